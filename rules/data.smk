@@ -1,0 +1,62 @@
+rule ingest:
+    input:
+        code=package_code("data"),
+    output:
+        f"{RESULTS}/data/frames.h5",
+    log:
+        f"{RESULTS}/logs/ingest.log",
+    params:
+        data=config["data"],
+        seed=config["seed"],
+    conda:
+        "../envs/thermia.yaml"
+    script:
+        "../workflow/scripts/ingest.py"
+
+
+rule inputs:
+    input:
+        frames=f"{RESULTS}/data/frames.h5",
+        code=package_code("train"),
+    output:
+        f"{RESULTS}/data/inputs_{{size}}.h5",
+    log:
+        f"{RESULTS}/logs/inputs_{{size}}.log",
+    params:
+        normalisation=config["data"]["normalisation"],
+    conda:
+        "../envs/thermia.yaml"
+    script:
+        "../workflow/scripts/inputs.py"
+
+
+rule split:
+    input:
+        frames=f"{RESULTS}/data/frames.h5",
+        code=package_code("data"),
+    output:
+        f"{RESULTS}/splits/keep.h5",
+    log:
+        f"{RESULTS}/logs/split.log",
+    params:
+        split=config["split"],
+        seed=config["seed"],
+    conda:
+        "../envs/thermia.yaml"
+    script:
+        "../workflow/scripts/split.py"
+
+
+rule leakage:
+    input:
+        frames=f"{RESULTS}/data/frames.h5",
+        split=f"{RESULTS}/splits/keep.h5",
+        code=package_code("data"),
+    output:
+        f"{RESULTS}/splits/leakage.json",
+    log:
+        f"{RESULTS}/logs/leakage.log",
+    conda:
+        "../envs/thermia.yaml"
+    script:
+        "../workflow/scripts/leakage.py"

@@ -1,0 +1,143 @@
+"""The frames file: every frame once, at native resolution, with its metadata.
+
+Layout of ``frames.h5``::
+
+    frames   (n_frames, height, width)  native dtype, one chunk per frame
+    subject  (n_frames,) str            session (n_frames,) str
+    label    (n_frames,) int64          frame   (n_frames,) int64
+    attrs:   source, radiometric_scale, label_names (JSON), content_hash,
+             thermia_version
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from thermia import __version__
+from thermia.io import atomic_path
+
+_STR = h5py.string_dtype("utf-8")
+
+
+@dataclass(frozen=True)
+class FrameBlock:
+    """A run of frames with their metadata, as written by one ingest step."""
+
+    frames: np.ndarray  # (n, height, width)
+    subject: np.ndarray  # (n,) str
+    session: np.ndarray  # (n,) str
+    label: np.ndarray  # (n,) int
+    frame: np.ndarray  # (n,) int
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """Per-frame metadata of a frames file (everything but the pixels)."""
+
+    subject: np.ndarray
+    session: np.ndarray
+    label: np.ndarray
+    frame: np.ndarray
+    label_names: tuple[str, ...]
+    attrs: dict
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.label)
+
+
+def write_frames(
+    path: str | Path,
+    blocks: Iterable[FrameBlock],
+    *,
+    n_frames: int,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+    label_names: tuple[str, ...],
+    source: str,
+    radiometric_scale: str,
+) -> str:
+    """Stream ``blocks`` into a new frames file; return its content hash.
+
+    The file appears at ``path`` only once every frame is written, so an
+    interrupted ingest leaves nothing behind.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps([list(shape), str(np.dtype(dtype))]).encode())
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        frames = f.create_dataset(
+            "frames", shape=(n_frames, *shape), dtype=dtype, chunks=(1, *shape)
+        )
+        columns = {
+            "subject": f.create_dataset("subject", (n_frames,), dtype=_STR),
+            "session": f.create_dataset("session", (n_frames,), dtype=_STR),
+            "label": f.create_dataset("label", (n_frames,), dtype=np.int64),
+            "frame": f.create_dataset("frame", (n_frames,), dtype=np.int64),
+        }
+        start = 0
+        for block in blocks:
+            stop = start + len(block.frames)
+            if stop > n_frames:
+                raise ValueError(f"{path}: more frames than the {n_frames} announced")
+            frames[start:stop] = block.frames
+            for name, dataset in columns.items():
+                dataset[start:stop] = getattr(block, name)
+            digest.update(np.ascontiguousarray(block.frames, dtype=dtype).tobytes())
+            digest.update(
+                json.dumps(
+                    [
+                        list(map(str, block.subject)),
+                        list(map(str, block.session)),
+                        block.label.tolist(),
+                        block.frame.tolist(),
+                    ]
+                ).encode()
+            )
+            start = stop
+        if start != n_frames:
+            raise ValueError(f"{path}: {start} frames written, {n_frames} announced")
+        content_hash = digest.hexdigest()
+        f.attrs.update(
+            source=source,
+            radiometric_scale=radiometric_scale,
+            label_names=json.dumps(list(label_names)),
+            content_hash=content_hash,
+            thermia_version=__version__,
+        )
+    return content_hash
+
+
+def read_meta(path: str | Path) -> FrameMeta:
+    """Read the per-frame metadata of a frames file, without its pixels."""
+    with h5py.File(path, "r") as f:
+        return FrameMeta(
+            subject=f["subject"].asstr()[:],
+            session=f["session"].asstr()[:],
+            label=f["label"][:],
+            frame=f["frame"][:],
+            label_names=tuple(json.loads(f.attrs["label_names"])),
+            attrs=dict(f.attrs),
+        )
+
+
+def iter_frames(path: str | Path, batch_size: int = 256):
+    """Yield ``(start, frames)`` batches of a frames file in order."""
+    with h5py.File(path, "r") as f:
+        dataset = f["frames"]
+        for start in range(0, len(dataset), batch_size):
+            yield start, dataset[start : start + batch_size]
+
+
+def frame_digests(path: str | Path) -> np.ndarray:
+    """Return the SHA-256 of each frame's pixels, shape ``(n_frames,)``."""
+    digests = []
+    for _, batch in iter_frames(path):
+        digests.extend(hashlib.sha256(f.tobytes()).hexdigest() for f in batch)
+    return np.asarray(digests)

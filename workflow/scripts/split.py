@@ -1,0 +1,14 @@
+from thermia.data.splits import split_from_frames, write_split
+from thermia.logs import setup_job_logging
+
+setup_job_logging(snakemake.log[0])
+settings = snakemake.params.split
+split = split_from_frames(
+    snakemake.input.frames,
+    unit=settings["membership_unit"],
+    scheme=settings["scheme"],
+    n_models=settings["n_models"],
+    seed=snakemake.params.seed,
+    target_fraction=settings["target_fraction"],
+)
+write_split(snakemake.output[0], split)

@@ -1,0 +1,5 @@
+from thermia.logs import setup_job_logging
+from thermia.tracking import open_study
+
+setup_job_logging(snakemake.log[0])
+open_study(snakemake.output[0], snakemake.config, **snakemake.params.tracking)
