@@ -6,14 +6,12 @@ and ``strength = 0`` gives logits independent of membership.
 """
 
 import dataclasses
-import itertools
 
 import numpy as np
 import pytest
 
 from thermia.attacks import ATTACKS, AttackResult, MembershipView, Turn, run_attack
 from thermia.attacks.aggregate import aggregate
-from thermia.attacks.core import _best_threshold, _weighted_auc
 from thermia.attacks.rmia import _dominated_fraction
 
 ALL_ATTACKS = ("shokri", "loss", "lira_offline", "lira_online", "rmia")
@@ -78,9 +76,8 @@ def one_turn(view):
 
 def brute_auc(member, score):
     """AUC by comparing every member with every non-member; ties count one half."""
-    pos, neg = score[member], score[~member]
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (pos.size * neg.size)
+    pos, neg = score[member][:, None], score[~member][None, :]
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
 
 
 def test_aggregate_matches_loops():
@@ -94,35 +91,6 @@ def test_aggregate_matches_loops():
             assert value == pytest.approx(fn(scores[units == unit]))
     with pytest.raises(ValueError, match="aggregation"):
         aggregate(scores, units, "median")
-
-
-def test_weighted_auc_and_threshold_match_brute_force():
-    rng = np.random.default_rng(4)
-    scores = np.round(rng.normal(size=40), 1)  # with ties
-    member = rng.random(40) < 0.4
-    weight = rng.uniform(0.2, 2.0, size=40)
-    assert _weighted_auc(member, scores) == pytest.approx(brute_auc(member, scores))
-    pairs = [
-        (
-            weight[i] * weight[j],
-            (scores[i] > scores[j]) + 0.5 * (scores[i] == scores[j]),
-        )
-        for i, j in itertools.product(range(40), repeat=2)
-        if member[i] and not member[j]
-    ]
-    expected = sum(w * v for w, v in pairs) / sum(w for w, _ in pairs)
-    assert _weighted_auc(member, scores, weight) == pytest.approx(expected)
-
-    def balanced_accuracy(threshold):
-        predicted = scores >= threshold
-        tpr = weight[member & predicted].sum() / weight[member].sum()
-        tnr = weight[~member & ~predicted].sum() / weight[~member].sum()
-        return (tpr + tnr) / 2
-
-    candidates = [*np.unique(scores), np.inf]
-    best = max(balanced_accuracy(t) for t in candidates)
-    chosen = _best_threshold(member, scores, weight)
-    assert balanced_accuracy(chosen) == pytest.approx(best)
 
 
 def test_dominated_fraction_matches_loops():
@@ -307,3 +275,41 @@ def test_failed_save_leaves_no_file(tmp_path):
     with pytest.raises(TypeError):
         broken.save(path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_decisions_are_best_on_pseudo_targets():
+    full = fake_view(70, strength=1.0)
+    kept = np.sort(np.random.default_rng(0).permutation(full.n_frames)[:400])
+    view = MembershipView(
+        full.logits[:, kept], full.labels[kept], full.units[kept], full.keep, full.pool
+    )
+    result = run_attack("lira_offline", view, one_turn(view), seed=0)
+    score, member = result.pseudo_score, result.pseudo_member
+    key = result.pseudo_target * view.n_units + view.units[result.pseudo_frame_index]
+    assert set(result.pseudo_target.tolist()) == set(range(1, view.n_models))
+    counts = {k: np.sum(key == k) for k in set(key.tolist())}
+    weight = np.array([1.0 / counts[k] for k in key.tolist()])
+
+    def balanced_accuracy(y, s, w, threshold):
+        predicted = s >= threshold
+        return (
+            w[y & predicted].sum() / w[y].sum() + w[~y & ~predicted].sum() / w[~y].sum()
+        ) / 2
+
+    best = max(balanced_accuracy(member, score, weight, t) for t in np.unique(score))
+    chosen = balanced_accuracy(member, score, weight, result.frame_threshold[0])
+    assert chosen == pytest.approx(best)
+
+    unit_auc, unit_data = {}, {}
+    for how, fn in (("mean", np.mean), ("max", np.max), ("sum", np.sum)):
+        keys = sorted(counts)
+        s = np.array([fn(score[key == k]) for k in keys])
+        y = np.array([member[key == k][0] for k in keys])
+        unit_auc[how], unit_data[how] = brute_auc(y, s), (y, s)
+    assert unit_auc[result.aggregation[0]] == pytest.approx(max(unit_auc.values()))
+    y, s = unit_data[result.aggregation[0]]
+    ones = np.ones(s.size)
+    best = max(balanced_accuracy(y, s, ones, t) for t in np.unique(s))
+    assert balanced_accuracy(y, s, ones, result.unit_threshold[0]) == pytest.approx(
+        best
+    )

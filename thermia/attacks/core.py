@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 
 from thermia.attacks.aggregate import aggregate
 from thermia.attacks.signals import compute_signals
+from thermia.evaluation.metrics import auc, choose_threshold
 from thermia.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -231,7 +233,7 @@ class AttackResult:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the result to an HDF5 file, atomically (no partial file on error)."""
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
             for item in dataclasses.fields(self):
@@ -251,7 +253,7 @@ class AttackResult:
             f.attrs["params"] = json.dumps(self.params, sort_keys=True, default=_plain)
 
     @classmethod
-    def load(cls, path: str) -> AttackResult:
+    def load(cls, path: str | os.PathLike[str]) -> AttackResult:
         """Read a result written by :meth:`save`."""
         values: dict[str, Any] = {}
         with h5py.File(path, "r") as f:
@@ -382,12 +384,8 @@ def _run_turn(
     chosen: dict[str, float] = {}
     pseudo_scores: list[np.ndarray] | None = None
     if name == "rmia" and "a" not in params and not params.get("online", False):
-        if pseudo_turns:
-            chosen["a"], pseudo_scores = _choose_rmia_a(
-                view, pseudo_turns, params, score_pseudo
-            )
-        else:
-            chosen["a"] = 0.3
+        a, pseudo_scores = _choose_rmia_a(view, pseudo_turns, params, score_pseudo)
+        chosen["a"] = 0.3 if a is None else a
     run_params = {**params, **chosen}
     target_scores = fn(view, signals, turn, run_params, rng(0))
     target_frames = pool_frames(view, turn.target)
@@ -444,15 +442,24 @@ def _choose_rmia_a(
     pseudo_turns: Sequence[Turn],
     params: Mapping[str, Any],
     score_pseudo: Callable[[Mapping[str, Any]], list[np.ndarray]],
-) -> tuple[float, list[np.ndarray]]:
-    """Pick RMIA's ``a`` from 0, 0.1, ..., 1 by pooled pseudo-target frame AUC."""
+) -> tuple[float | None, list[np.ndarray] | None]:
+    """Pick RMIA's ``a`` from 0, 0.1, ..., 1 by pooled pseudo-target frame AUC.
+
+    Returns the chosen ``a`` and the pseudo-target scores under it, or
+    ``(None, None)`` when there are no pseudo-targets or they lack members or
+    non-members.
+    """
+    if not pseudo_turns:
+        return None, None
     best: tuple[float, float, list[np.ndarray]] | None = None
     for a in np.round(np.linspace(0.0, 1.0, 11), 1):
         scores = score_pseudo({**params, "a": float(a)})
         pseudo = _pool_pseudo(view, pseudo_turns, scores)
-        auc = _weighted_auc(pseudo["member"], pseudo["score"], pseudo["weight"])
-        if best is None or auc > best[1]:
-            best = (float(a), auc, scores)
+        if pseudo["member"].all() or not pseudo["member"].any():
+            return None, None
+        value = auc(pseudo["member"], pseudo["score"], pseudo["weight"])
+        if best is None or value > best[1]:
+            best = (float(a), value, scores)
     assert best is not None
     return best[0], best[2]
 
@@ -486,21 +493,22 @@ def _decide(pseudo: Mapping[str, np.ndarray]) -> dict[str, Any] | None:
     member = pseudo["member"]
     if member.all() or not member.any():
         return None
-    frame_threshold = _best_threshold(member, pseudo["score"], pseudo["weight"])
+    # Frames are weighted 1 / (frames of their unit) so that every unit counts once.
+    frame_threshold = choose_threshold(member, pseudo["score"], pseudo["weight"])
     key_member = dict(zip(pseudo["key"].tolist(), member.tolist(), strict=True))
     best: tuple[str, float, np.ndarray, np.ndarray] | None = None
     for how in ("mean", "max", "sum"):
         keys, unit_scores = aggregate(pseudo["score"], pseudo["key"], how)
         unit_member = np.array([key_member[k] for k in keys.tolist()])
-        auc = _weighted_auc(unit_member, unit_scores)
-        if best is None or auc > best[1]:
-            best = (how, auc, unit_scores, unit_member)
+        value = auc(unit_member, unit_scores)
+        if best is None or value > best[1]:
+            best = (how, value, unit_scores, unit_member)
     assert best is not None
     how, _, unit_scores, unit_member = best
     return {
         "frame_threshold": frame_threshold,
         "aggregation": how,
-        "unit_threshold": _best_threshold(unit_member, unit_scores),
+        "unit_threshold": choose_threshold(unit_member, unit_scores),
         "source": "shadows",
     }
 
@@ -512,54 +520,6 @@ def _default_threshold(name: str, target_scores: np.ndarray) -> float:
     if name in ("shokri", "rmia"):
         return 0.5
     return 0.0
-
-
-def _weighted_auc(
-    y_true: np.ndarray, y_score: np.ndarray, weight: np.ndarray | None = None
-) -> float:
-    """Area under the ROC curve with sample weights; ties count one half.
-
-    Returns nan when either class has zero total weight.
-    """
-    y = np.asarray(y_true, dtype=bool)
-    w = np.ones(y.size) if weight is None else np.asarray(weight, dtype=np.float64)
-    _, inverse = np.unique(np.asarray(y_score, dtype=np.float64), return_inverse=True)
-    pos = np.bincount(inverse, weights=w * y)
-    neg = np.bincount(inverse, weights=w * ~y)
-    total_pos, total_neg = pos.sum(), neg.sum()
-    if total_pos <= 0 or total_neg <= 0:
-        return float("nan")
-    neg_below = np.cumsum(neg) - neg
-    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (total_pos * total_neg))
-
-
-def _best_threshold(
-    y_true: np.ndarray, y_score: np.ndarray, weight: np.ndarray | None = None
-) -> float:
-    """Threshold maximising weighted balanced accuracy of ``score >= threshold``.
-
-    Candidates lie midway between consecutive distinct scores, plus the lowest
-    score (everything member) and just above the highest (nothing member); the
-    lowest candidate wins ties.
-    """
-    y = np.asarray(y_true, dtype=bool)
-    w = np.ones(y.size) if weight is None else np.asarray(weight, dtype=np.float64)
-    values, inverse = np.unique(
-        np.asarray(y_score, dtype=np.float64), return_inverse=True
-    )
-    pos = np.bincount(inverse, weights=w * y, minlength=values.size)
-    neg = np.bincount(inverse, weights=w * ~y, minlength=values.size)
-    # Candidate i predicts member for the distinct values i, i+1, ...
-    true_pos = pos.sum() - np.concatenate([[0.0], np.cumsum(pos)])
-    true_neg = np.concatenate([[0.0], np.cumsum(neg)])
-    balanced = 0.5 * (true_pos / pos.sum() + true_neg / neg.sum())
-    best = int(np.argmax(balanced))
-    if best == 0:
-        return float(values[0])
-    if best == values.size:
-        return float(np.nextafter(values[-1], np.inf))
-    low, high = values[best - 1], values[best]
-    return float(low + (high - low) / 2)
 
 
 def _assemble(

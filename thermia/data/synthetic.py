@@ -24,13 +24,13 @@ Physical model, with the observations each effect rests on:
   infrared and show as cool lenses hiding the eyes; a few random warm and cool
   patches standing for individual vasculature.
 - Stress (per session): sympathetic vasoconstriction cools the nose tip by about
-  0.5-1 degC (Kistler et al. 1998; Engert et al. 2014), blood flow to the
-  periorbital region warms it by a few tenths of a degree (Pavlidis et al.,
-  Nature 2002; Puri et al. 2005), and breathing quickens from about 12-16 to
-  18-24 breaths per minute, which shows as a faster periodic cooling of the
-  nostrils on each inhalation (Murthy and Pavlidis 2006). ``mild_stress`` scales
-  the temperature effects by ``mild_stress_scale`` and moves the breathing rate
-  the same fraction of the way.
+  0.5-1 degC (Engert et al., PLoS ONE 2014), blood flow to the periorbital
+  region warms it by a few tenths of a degree (Pavlidis, Eberhardt and Levine,
+  Nature 2002), and breathing quickens from about 12-16 to 18-24 breaths per
+  minute, which shows as a faster periodic cooling of the nostrils on each
+  inhalation (Murthy and Pavlidis 2006). ``mild_stress`` scales the temperature
+  effects by ``mild_stress_scale`` and moves the breathing rate the same
+  fraction of the way.
 - Per session: day-to-day jitter of the skin, nose and periorbital temperatures,
   ambient offset and gradient, camera offset and a fixed-pattern noise (pixel
   and column non-uniformity of an uncooled microbolometer).
@@ -205,8 +205,6 @@ class SyntheticSpec:
         _check_float(self, "glasses_fraction", 0.0, 1.0)
         _check_float(self, "motion_persistence", 0.0, 1.0, open_high=True)
         _check_float(self, "frame_interval_s", 0.0, math.inf, open_low=True)
-        if self.breathing_rate_baseline_bpm[0] <= 0:
-            raise ValueError("breathing_rate_baseline_bpm must be positive")
 
 
 def _check_int(spec: SyntheticSpec, name: str, minimum: int) -> None:
@@ -392,7 +390,7 @@ def _draw_anatomy(rng: np.random.Generator, spec: SyntheticSpec) -> _Anatomy:
     z = rng.standard_normal(4).tolist()
     patch_u = rng.random((6, 3))
     patch_z = rng.standard_normal(6)
-    a = 0.20 + 0.06 * u[0]
+    a = 0.28 + 0.06 * u[0]
     skin = float(np.clip(34.3 + 0.35 * z[0], 33.5, 35.2))
     nose_floor = 31.8 - skin  # keeps the coldest noses physiological
     nose = float(np.clip(-1.1 + spec.subject_nose_sd_c * z[1], nose_floor, 0.3))
@@ -409,7 +407,7 @@ def _draw_anatomy(rng: np.random.Generator, spec: SyntheticSpec) -> _Anatomy:
     bc_lo, bc_hi = spec.breathing_cooling_c
     return _Anatomy(
         cx=0.5 * spec.width / spec.height + 0.12 * (u[1] - 0.5),
-        cy=0.5 + 0.08 * (u[2] - 0.5),
+        cy=0.52 + 0.06 * (u[2] - 0.5),
         a=a,
         b=a * (1.2 + 0.2 * u[3]),
         roll=math.radians(3.0) * float(np.clip(z[3], -2.5, 2.5)),
@@ -525,8 +523,8 @@ def _render_template(
     skin += anat.mouth * _blob(u, v, 0.0, anat.mouth_y, 0.22, 0.035)
     for pu, pv, sigma, amp in anat.patches.tolist():
         skin += amp * _blob(u, v, pu, pv, sigma, sigma)
-    peri = _blob(u, v, *pts["periorbital_left"], 0.12, 0.10)
-    peri += _blob(u, v, *pts["periorbital_right"], 0.12, 0.10)
+    peri = _blob(u, v, *pts["periorbital_left"], 0.16, 0.12)
+    peri += _blob(u, v, *pts["periorbital_right"], 0.16, 0.12)
     nose = _blob(u, v, anat.nose_x, anat.nose_y - 0.02 * ns, 0.13 * ns, 0.15 * ns)
     nostril = _blob(u, v, *pts["nostril_left"], 0.06 * ns, 0.05 * ns)
     nostril += _blob(u, v, *pts["nostril_right"], 0.06 * ns, 0.05 * ns)
@@ -584,45 +582,68 @@ def _head_pose(
 
 def _warp(
     channels: np.ndarray,
+    which: np.ndarray,
     pose: np.ndarray,
     centre: tuple[float, float],
     height: int,
     width: int,
     supersample: int,
 ) -> np.ndarray:
-    """Sample ``channels`` (c, Hs, Ws) under each pose; returns (c, n, H, W).
+    """Sample rest-pose templates under each frame's pose.
 
-    A frame pixel ``q`` shows the rest-pose point ``centre + R(-roll)(q - centre
-    - shift) / scale``; sampling is bilinear and clamps at the template border
-    (so the neck continues below the frame).
+    Parameters
+    ----------
+    channels : ndarray of float32, shape (c, m, height * s, width * s)
+        ``m`` templates of ``c`` channels each.
+    which : ndarray of int, shape (n,)
+        Template used by each frame.
+    pose : ndarray, shape (n, 4)
+        Pose of each frame, see :func:`_head_pose`.
+
+    Returns
+    -------
+    ndarray of float32, shape (c, n, height, width)
+
+    Notes
+    -----
+    Frame pixel ``q`` shows the rest-pose point ``centre + R(-roll) (q - centre -
+    shift) / scale``. Sampling is bilinear and clamps at the template border, so
+    the neck continues below the frame.
     """
-    n_ch, hs, ws = channels.shape
+    n_ch, m, hs, ws = channels.shape
     cy, cx = centre
-    rows = np.arange(height, dtype=np.float64)[None, :, None]
-    cols = np.arange(width, dtype=np.float64)[None, None, :]
-    dy = rows - cy - pose[:, 0, None, None]
-    dx = cols - cx - pose[:, 1, None, None]
-    cos = np.cos(pose[:, 2])[:, None, None]
-    sin = np.sin(pose[:, 2])[:, None, None]
-    inv_scale = np.exp(-pose[:, 3])[:, None, None]
-    src_x = cx + (cos * dx + sin * dy) * inv_scale
-    src_y = cy + (cos * dy - sin * dx) * inv_scale
-    jx = (src_x + 0.5) * supersample - 0.5
-    jy = (src_y + 0.5) * supersample - 0.5
-    x0 = np.floor(jx)
-    y0 = np.floor(jy)
-    fx = (jx - x0).astype(np.float32)
-    fy = (jy - y0).astype(np.float32)
-    x0 = x0.astype(np.intp)
-    y0 = y0.astype(np.intp)
-    xa, xb = np.clip(x0, 0, ws - 1), np.clip(x0 + 1, 0, ws - 1)
-    ya, yb = np.clip(y0, 0, hs - 1), np.clip(y0 + 1, 0, hs - 1)
-    flat = channels.reshape(n_ch, hs * ws)
-    out = np.take(flat, ya * ws + xa, axis=1) * ((1 - fx) * (1 - fy))
-    out += np.take(flat, ya * ws + xb, axis=1) * (fx * (1 - fy))
-    out += np.take(flat, yb * ws + xa, axis=1) * ((1 - fx) * fy)
-    out += np.take(flat, yb * ws + xb, axis=1) * (fx * fy)
-    return out
+    p = pose.astype(np.float32)
+    k = supersample * np.exp(-p[:, 3])
+    cos = (np.cos(p[:, 2]) * k)[:, None, None]
+    sin = (np.sin(p[:, 2]) * k)[:, None, None]
+    dy = np.arange(height, dtype=np.float32)[None, :, None] - (cy + p[:, 0, None, None])
+    dx = np.arange(width, dtype=np.float32)[None, None, :] - (cx + p[:, 1, None, None])
+    jx = cos * dx + sin * dy
+    jx += np.float32((cx + 0.5) * supersample - 0.5)
+    jy = cos * dy - sin * dx
+    jy += np.float32((cy + 0.5) * supersample - 0.5)
+    np.clip(jx, 0.0, ws - 1.001, out=jx)
+    np.clip(jy, 0.0, hs - 1.001, out=jy)
+    x0 = jx.astype(np.intp)
+    y0 = jy.astype(np.intp)
+    jx -= x0  # now the fractional parts
+    jy -= y0
+    i = y0 * ws + x0 + (np.asarray(which, dtype=np.intp) * (hs * ws))[:, None, None]
+    flat = channels.reshape(n_ch, m * hs * ws)
+    top = np.take(flat, i, axis=1)
+    right = np.take(flat, i + 1, axis=1)
+    right -= top
+    right *= jx
+    top += right
+    bottom = np.take(flat, i + ws, axis=1)
+    right = np.take(flat, i + ws + 1, axis=1)
+    right -= bottom
+    right *= jx
+    bottom += right
+    bottom -= top
+    bottom *= jy
+    top += bottom
+    return top
 
 
 def _gaussian_blur(frames: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -655,7 +676,8 @@ class _SessionPlan:
     rng: np.random.Generator  # left to draw the temporal sensor noise
     time_s: np.ndarray  # (n_frames,) float64
     pose: np.ndarray  # (n_frames, 4), see _head_pose
-    shifts: np.ndarray  # (4, n_frames) float32: skin, nose, periorbital, nostrils
+    shifts: np.ndarray  # (3,): skin, nose tip, periorbital; constant per session
+    breathing: np.ndarray  # (n_frames,) float32, nostril temperature change
     drift: np.ndarray  # (n_frames,) float32, whole-scene drift
     background: np.ndarray  # (height, width) float32, scene behind the head
     sensor: np.ndarray  # (height, width) float32, fixed pattern + camera offset
@@ -689,14 +711,13 @@ def _plan_session(
     # inhalation draws room air over the nostrils and cools them
     inhale = 0.5 * (1.0 + np.sin(2.0 * math.pi * rate / 60.0 * time_s + phase))
     sd = spec.session_sd_c
-    shifts = np.stack(
+    shifts = np.array(
         [
-            np.full(n, sd * state_z[0]),
-            np.full(n, -nose_cooling + sd * state_z[1]),
-            np.full(n, peri_warming + sd * state_z[2]),
-            -anat.breath_cool * inhale,
+            sd * state_z[0],
+            -nose_cooling + sd * state_z[1],
+            peri_warming + sd * state_z[2],
         ]
-    ).astype(np.float32)
+    )
     rows = (np.arange(h, dtype=np.float32)[:, None] + 0.5) / h - 0.5
     cols = (np.arange(w, dtype=np.float32)[None, :] + 0.5) / w - 0.5
     ambient = anat.ambient + 0.3 * state_z[3]
@@ -708,6 +729,7 @@ def _plan_session(
         time_s=time_s,
         pose=pose,
         shifts=shifts,
+        breathing=(-anat.breath_cool * inhale).astype(np.float32),
         drift=(0.005 * state_z[6] * time_s).astype(np.float32),
         background=background,
         sensor=fixed + np.float32(spec.camera_offset_sd_c * state_z[7]),
@@ -724,6 +746,7 @@ def _render_group(
     channels: np.ndarray,
     centre: tuple[float, float],
     plans: list[_SessionPlan],
+    supersample: int,
     max_pixels: int,
 ) -> np.ndarray:
     """Frames of consecutive sessions of one subject, (len(plans) * n, H, W).
@@ -733,21 +756,29 @@ def _render_group(
     """
     h, w = spec.height, spec.width
     pose = np.concatenate([p.pose for p in plans])
-    shifts = np.concatenate([p.shifts for p in plans], axis=1)
+    breathing = np.concatenate([p.breathing for p in plans])
     drift = np.concatenate([p.drift for p in plans])
     background = np.stack([p.background for p in plans])
     sensor = np.stack([p.sensor for p in plans])
     owner = np.repeat(np.arange(len(plans)), spec.frames_per_session)
+    # the session's constant shifts combine before warping; breathing varies
+    alpha, premult, nose, peri, nostril = channels
+    templates = np.empty((3, len(plans), *alpha.shape), dtype=np.float32)
+    for k, plan in enumerate(plans):
+        skin_shift, nose_shift, peri_shift = plan.shifts.tolist()
+        templates[0, k] = alpha
+        templates[1, k] = premult + skin_shift * alpha
+        templates[1, k] += nose_shift * nose + peri_shift * peri
+        templates[2, k] = nostril
     out = np.empty((len(owner), h, w), dtype=np.float32)
     step = max(1, max_pixels // (h * w))
     for f0 in range(0, len(owner), step):
         chunk = slice(f0, min(f0 + step, len(owner)))
-        alpha, premult, nose, peri, nostril = _warp(
-            channels, pose[chunk], centre, h, w, 2
+        alpha_w, premult_w, nostril_w = _warp(
+            templates, owner[chunk], pose[chunk], centre, h, w, supersample
         )
-        s = shifts[:, chunk, None, None]
-        frames = background[owner[chunk]] * (1.0 - alpha) + premult
-        frames += s[0] * alpha + s[1] * nose + s[2] * peri + s[3] * nostril
+        frames = background[owner[chunk]] * (1.0 - alpha_w) + premult_w
+        frames += breathing[chunk, None, None] * nostril_w
         frames += drift[chunk, None, None]
         frames = _gaussian_blur(frames, spec.blur_sigma * h)
         frames += sensor[owner[chunk]]
@@ -790,9 +821,8 @@ def iter_sessions(
     spec : SyntheticSpec
         Size, seed and physics of the data set.
     max_pixels : int
-        Working-set size, in pixels, of one rendering step. It changes how
-        sessions are grouped for rendering, and with it the draws of the sensor
-        noise, so keep the default where reproducibility matters.
+        Working-set size, in pixels, of one rendering step; it trades memory
+        for speed and leaves the values unchanged (up to float rounding).
 
     Yields
     ------
@@ -817,13 +847,15 @@ def iter_sessions(
         for label in range(spec.n_classes)
     ]
     per_group = max(1, max_pixels // (n * h * w))
+    # small frames are rendered from a finer template so features stay crisp
+    supersample = 2 if h < 128 else 1
     for i in range(spec.n_subjects):
         subject = f"S{i:04d}"
         anat_rng = np.random.default_rng(
             np.random.SeedSequence(spec.seed, spawn_key=(i,))
         )
         anat = _draw_anatomy(anat_rng, spec)
-        channels, points, landmark_names = _render_template(anat, h, w, 2)
+        channels, points, landmark_names = _render_template(anat, h, w, supersample)
         centre = (float(points[0, 0]), float(points[0, 1]))
         for g0 in range(0, len(keys), per_group):
             group = keys[g0 : g0 + per_group]
@@ -838,7 +870,9 @@ def iter_sessions(
                 )
                 for rep, lab in group
             ]
-            frames = _render_group(spec, channels, centre, plans, max_pixels)
+            frames = _render_group(
+                spec, channels, centre, plans, supersample, max_pixels
+            )
             for j, ((rep, label), plan) in enumerate(zip(group, plans, strict=True)):
                 yield SessionBlock(
                     subject=subject,

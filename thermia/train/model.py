@@ -16,22 +16,25 @@ class ThermalCNN(nn.Module):
     so the network can tell where on the face a temperature change happens.
     """
 
-    def __init__(self, n_classes: int, channels: int = 16) -> None:
+    def __init__(self, n_classes: int, channels: int = 8) -> None:
         super().__init__()
         c = channels
         self.features = nn.Sequential(
             nn.Conv2d(1, c, 3, padding=1),
-            nn.ReLU(),
+            nn.BatchNorm2d(c),
+            nn.LeakyReLU(0.1),
             nn.MaxPool2d(2),
             nn.Conv2d(c, 2 * c, 3, padding=1),
-            nn.ReLU(),
+            nn.BatchNorm2d(2 * c),
+            nn.LeakyReLU(0.1),
             nn.MaxPool2d(2),
             nn.Conv2d(2 * c, 4 * c, 3, padding=1),
-            nn.ReLU(),
+            nn.BatchNorm2d(4 * c),
+            nn.LeakyReLU(0.1),
             nn.AdaptiveAvgPool2d((4, 4)),
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(4 * c * 16, 64), nn.ReLU(), nn.Linear(64, n_classes)
+            nn.Flatten(), nn.Linear(4 * c * 16, 64), nn.LeakyReLU(0.1), nn.Linear(64, n_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,7 +51,7 @@ class ThermalClassifier(pl.LightningModule):
     def __init__(
         self,
         n_classes: int,
-        channels: int = 16,
+        channels: int = 8,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
     ) -> None:
