@@ -17,7 +17,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/report/summary.csv",
         "results/report/roc_all.png",
-    default_target: True

@@ -22,11 +22,11 @@ rule attack:
         f"{RESULTS}/attack/{{attack}}/scores.h5",
     log:
         f"{RESULTS}/logs/attack/{{attack}}.log",
+    conda:
+        "../envs/thermia.yaml"
     params:
         attacks=config["attacks"],
         seed=config["seed"],
-    conda:
-        "../envs/thermia.yaml"
     script:
         "../workflow/scripts/attack.py"
 
@@ -48,12 +48,12 @@ rule evaluate:
         risk=f"{RESULTS}/attack/{{attack}}/unit_risk.csv",
     log:
         f"{RESULTS}/logs/evaluate/{{attack}}.log",
+    conda:
+        "../envs/thermia.yaml"
     params:
         evaluation=config["evaluation"],
         real_unit_ids=config["tracking"]["real_unit_ids"],
         tracking=tracking_params(),
         seed=config["seed"],
-    conda:
-        "../envs/thermia.yaml"
     script:
         "../workflow/scripts/evaluate.py"

@@ -4,7 +4,7 @@ from thermia.config import validate_config
 
 config.update(validate_config(config, source="config"))
 
-RESULTS = "results"
+RESULTS = config["results"]
 N_MODELS = config["split"]["n_models"]
 MODELS = list(range(N_MODELS))
 ATTACKS = config["attacks"]["enabled"]

@@ -5,11 +5,11 @@ rule ingest:
         f"{RESULTS}/data/frames.h5",
     log:
         f"{RESULTS}/logs/ingest.log",
+    conda:
+        "../envs/thermia.yaml"
     params:
         data=config["data"],
         seed=config["seed"],
-    conda:
-        "../envs/thermia.yaml"
     script:
         "../workflow/scripts/ingest.py"
 
@@ -22,10 +22,10 @@ rule inputs:
         f"{RESULTS}/data/inputs_{{size}}.h5",
     log:
         f"{RESULTS}/logs/inputs_{{size}}.log",
-    params:
-        normalisation=config["data"]["normalisation"],
     conda:
         "../envs/thermia.yaml"
+    params:
+        normalisation=config["data"]["normalisation"],
     script:
         "../workflow/scripts/inputs.py"
 
@@ -38,11 +38,11 @@ rule split:
         f"{RESULTS}/splits/keep.h5",
     log:
         f"{RESULTS}/logs/split.log",
+    conda:
+        "../envs/thermia.yaml"
     params:
         split=config["split"],
         seed=config["seed"],
-    conda:
-        "../envs/thermia.yaml"
     script:
         "../workflow/scripts/split.py"
 

@@ -10,10 +10,10 @@ rule report:
         roc=report(f"{RESULTS}/report/roc_all.png", category="Summary"),
     log:
         f"{RESULTS}/logs/report.log",
+    conda:
+        "../envs/thermia.yaml"
     params:
         attacks=ATTACKS,
         tracking=tracking_params(),
-    conda:
-        "../envs/thermia.yaml"
     script:
         "../workflow/scripts/report.py"

@@ -3,10 +3,10 @@ rule tracking_store:
         f"{RESULTS}/tracking/parent.json",
     log:
         f"{RESULTS}/logs/tracking_store.log",
-    params:
-        tracking=tracking_params(),
     conda:
         "../envs/thermia.yaml"
+    params:
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/tracking_store.py"
 
@@ -24,14 +24,14 @@ rule train:
         predictions=f"{RESULTS}/models/{{model}}/predictions.h5",
     log:
         f"{RESULTS}/logs/train/{{model}}.log",
-    params:
-        model=config["model"],
-        tracking=tracking_params(),
+    conda:
+        "../envs/thermia.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=60,
-    conda:
-        "../envs/thermia.yaml"
+    params:
+        model=config["model"],
+        tracking=tracking_params(),
     script:
         "../workflow/scripts/train.py"

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-#: Sections that change where results are logged, not what they are.
-UNHASHED_SECTIONS = ("tracking",)
+#: Keys that change where results are written or logged, not what they are.
+UNHASHED_SECTIONS = ("tracking", "results")
 
 
 class ConfigError(ValueError):

@@ -22,7 +22,6 @@ from thermia.attacks.core import MembershipView, Turn, run_attack
 from thermia.data.splits import frame_units, read_split
 from thermia.data.storage import read_meta
 from thermia.io import atomic_path
-from thermia.train.fit import read_logits
 
 log = logging.getLogger(__name__)
 _STR = h5py.string_dtype("utf-8")
@@ -45,14 +44,12 @@ def write_view(
     meta = read_meta(frames_path)
     unit_ids, frame_unit = frame_units(meta, split.unit)
     logits = []
+    hashes = split.row_hashes()
     for m, p in enumerate(prediction_paths):
         with h5py.File(p, "r") as f:
-            if (
-                int(f.attrs["model_index"]) != m
-                or f.attrs["row_hash"] != (split.row_hashes()[m])
-            ):
+            if int(f.attrs["model_index"]) != m or f.attrs["row_hash"] != hashes[m]:
                 raise ValueError(f"{p}: not the predictions of row {m} of {split_path}")
-        logits.append(read_logits(p))
+            logits.append(f["logits"][:])
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f["logits"] = np.stack(logits)
         f["labels"] = meta.label

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from thermia.data import synthetic
-from thermia.data.manifest import ManifestRow, read_manifest
-from thermia.data.readers import FrameReadError, read_frame
+from thermia.data.manifest import ManifestError, ManifestRow, read_manifest
+from thermia.data.readers import (
+    MULTI_FRAME_FORMATS,
+    FrameReadError,
+    count_frames,
+    detect_format,
+    read_frames,
+)
 from thermia.data.storage import FrameBlock, write_frames
 
 log = logging.getLogger(__name__)
 
 BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One frame to ingest: a manifest row, its format and its index in the file."""
+
+    row: ManifestRow
+    fmt: str
+    index: int | None  # index into a multi-frame file; None for a single frame
+    frame: int  # frame number recorded in frames.h5
 
 
 def ingest_synthetic(path: str | Path, spec: synthetic.SyntheticSpec) -> str:
@@ -53,75 +72,234 @@ def ingest_manifest(
     manifest: str | Path,
     label_column: str = "label",
     labels: list[str] | None = None,
+    *,
+    resize_to: tuple[int, int] | None = None,
+    scale: str | None = None,
+    compression: str | None = None,
+    compression_opts: int | None = None,
 ) -> str:
     """Decode every frame of ``manifest`` into ``path``; return its content hash.
 
-    Every row is checked before anything is kept: a missing or undecodable
-    file, a frame whose shape, dtype or radiometric scale differs from the
-    first, or non-finite values stop the ingest with the row named.
+    Frames are streamed in batches of :data:`BATCH` into a temporary file that
+    is renamed to ``path`` only when every frame passed its checks, so a
+    failed run leaves neither ``path`` nor a temporary file behind. Each
+    failure names the manifest line: a missing or undecodable file; a frame
+    whose size differs from the first (unless ``resize_to`` is set); a dtype
+    that cannot hold the first frame's values without loss; a radiometric
+    scale that differs from the first frame's (or from ``scale``); NaN or
+    infinite values; the same pixels (by SHA-256) under two subjects; two rows
+    naming the same frame of one file. Identical frames within one subject
+    are only logged.
+
+    Parameters
+    ----------
+    path
+        The frames file to write.
+    manifest, label_column, labels
+        See :func:`thermia.data.manifest.read_manifest`.
+    resize_to
+        ``(height, width)``: resize every frame (bilinear) to this size;
+        ``None`` requires all frames to be the same size.
+    scale
+        Radiometric scale to ingest in (``raw_counts``, ``celsius``,
+        ``intensity8``); ``None`` takes the first frame's.
+    compression, compression_opts
+        h5py filter for the frames (``None``, ``"lzf"``, ``"gzip"``), recorded
+        in the file's ``compression`` attribute.
     """
     rows, names = read_manifest(manifest, label_column, labels)
-    first, scale = _read_row(manifest, rows[0])
+    items = _plan(manifest, rows)
+    head, head_scale = _read_items(manifest, items[:1], scale)
+    scale = scale or head_scale
+    shape = tuple(resize_to) if resize_to is not None else head[0].shape
+    dtype = head[0].dtype
     class_of = {name: i for i, name in enumerate(names)}
+    owner: dict[bytes, _Item] = {}
+    repeats = 0
 
     def blocks() -> Iterator[FrameBlock]:
-        for start in range(0, len(rows), BATCH):
-            chunk = rows[start : start + BATCH]
-            frames = np.empty((len(chunk), *first.shape), dtype=first.dtype)
-            for i, row in enumerate(chunk):
-                frame, row_scale = _read_row(manifest, row)
-                if frame.shape != first.shape or frame.dtype != first.dtype:
+        nonlocal repeats
+        for start in range(0, len(items), BATCH):
+            chunk = items[start : start + BATCH]
+            frames = np.empty((len(chunk), *shape), dtype=dtype)
+            decoded, _ = _read_items(manifest, chunk, scale)
+            for i, (item, frame) in enumerate(zip(chunk, decoded, strict=True)):
+                frames[i] = _fit(manifest, item, frame, shape, dtype, resize_to)
+                key = hashlib.sha256(frames[i].tobytes()).digest()
+                first = owner.setdefault(key, item)
+                if first.row.subject != item.row.subject:
                     raise FrameReadError(
-                        f"{manifest}, line {row.line}: {row.path.name} is "
-                        f"{frame.shape} {frame.dtype}, the first frame is "
-                        f"{first.shape} {first.dtype}"
+                        f"{_where(manifest, item)}: same pixels as line "
+                        f"{first.row.line} ({first.row.path.name}) but subject "
+                        f"{item.row.subject!r} instead of {first.row.subject!r}"
                     )
-                if row_scale != scale:
-                    raise FrameReadError(
-                        f"{manifest}, line {row.line}: {row.path.name} is in "
-                        f"{row_scale}, earlier frames in {scale}"
-                    )
-                frames[i] = frame
+                repeats += first is not item
+            log.debug("ingested %d of %d frames", start + len(chunk), len(items))
             yield FrameBlock(
                 frames=frames,
-                subject=np.array([r.subject for r in chunk], dtype=object),
-                session=np.array([r.session for r in chunk], dtype=object),
-                label=np.array([class_of[r.label] for r in chunk], dtype=np.int64),
-                frame=np.array([r.frame for r in chunk], dtype=np.int64),
+                subject=np.array([t.row.subject for t in chunk], dtype=object),
+                session=np.array([t.row.session for t in chunk], dtype=object),
+                label=np.array([class_of[t.row.label] for t in chunk], dtype=np.int64),
+                frame=np.array([t.frame for t in chunk], dtype=np.int64),
             )
 
     digest = write_frames(
         path,
         blocks(),
-        n_frames=len(rows),
-        shape=first.shape,
-        dtype=first.dtype,
+        n_frames=len(items),
+        shape=shape,
+        dtype=dtype,
         label_names=names,
         source=f"manifest:{Path(manifest).name}",
         radiometric_scale=scale,
+        compression=compression,
+        compression_opts=compression_opts,
+        metadata=_metadata(items),
     )
-    log.info("wrote %d frames from %s to %s", len(rows), manifest, path)
+    if repeats:
+        log.warning(
+            "%s: %d frame(s) repeat another of the same subject", manifest, repeats
+        )
+    log.info("wrote %d frames from %s to %s", len(items), manifest, path)
     return digest
 
 
-def _read_row(manifest: str | Path, row: ManifestRow) -> tuple[np.ndarray, str]:
-    try:
-        frame, scale = read_frame(row.path)
-    except FrameReadError as exc:
-        raise FrameReadError(f"{manifest}, line {row.line}: {exc}") from exc
-    if np.issubdtype(frame.dtype, np.floating) and not np.isfinite(frame).all():
+def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:
+    """Expand rows into frames: find each file's format, and stacks' lengths."""
+    items: list[_Item] = []
+    seen: dict[tuple[Path, int | None], int] = {}
+    for row in rows:
+        where = f"{manifest}, line {row.line}"
+        try:
+            fmt = row.format or detect_format(row.path)
+            n = count_frames(row.path, fmt) if fmt in MULTI_FRAME_FORMATS else None
+        except FrameReadError as exc:
+            raise FrameReadError(f"{where}: {exc}") from exc
+        if n is None:
+            found = [_Item(row, fmt, None, row.frame)]
+        elif row.frame >= 0:
+            if row.frame >= n:
+                raise FrameReadError(
+                    f"{where}: frame {row.frame} out of range; "
+                    f"{row.path.name} holds {n} frame(s)"
+                )
+            found = [_Item(row, fmt, row.frame, row.frame)]
+        else:
+            found = [_Item(row, fmt, i, i) for i in range(n)]
+        for item in found:
+            key = (row.path, item.index)
+            if key in seen and seen[key] != row.line:
+                raise ManifestError(
+                    f"{where}: frame {item.index} of {row.path.name} is already "
+                    f"named on line {seen[key]}"
+                )
+            seen[key] = row.line
+        items.extend(found)
+    return items
+
+
+def _read_items(
+    manifest: str | Path, items: list[_Item], scale: str | None
+) -> tuple[list[np.ndarray], str | None]:
+    """Decode ``items`` in order, one read per run of frames from the same file."""
+    out: list[np.ndarray] = []
+    found_scale = None
+    start = 0
+    while start < len(items):
+        stop = start + 1
+        while stop < len(items) and items[stop].row.path == items[start].row.path:
+            stop += 1
+        run = items[start:stop]
+        first = run[0]
+        indices = None if first.index is None else [t.index for t in run]
+        try:
+            frames, found_scale = read_frames(first.row.path, first.fmt, indices, scale)
+        except FrameReadError as exc:
+            raise FrameReadError(f"{_where(manifest, first)}: {exc}") from exc
+        if indices is None and len(frames) != len(run):
+            raise FrameReadError(f"{_where(manifest, first)}: expected one frame")
+        out.extend(frames)
+        start = stop
+    return out, found_scale
+
+
+def _fit(
+    manifest: str | Path,
+    item: _Item,
+    frame: np.ndarray,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+    resize_to: tuple[int, int] | None,
+) -> np.ndarray:
+    """Check one decoded frame; resize and cast it to the dataset's shape and dtype."""
+    where = _where(manifest, item)
+    if frame.dtype.kind == "f" and not np.isfinite(frame).all():
         raise FrameReadError(
-            f"{manifest}, line {row.line}: {row.path.name} holds NaN or infinite values"
+            f"{where}: {item.row.path.name} holds NaN or infinite values"
         )
-    return frame, scale
+    if frame.shape != shape:
+        if resize_to is None:
+            raise FrameReadError(
+                f"{where}: {item.row.path.name} is {frame.shape[0]}x{frame.shape[1]}, "
+                f"the first frame {shape[0]}x{shape[1]}; frames differ in size "
+                "(set resize_to to resize them)"
+            )
+        frame = _resize(frame, shape)
+    if frame.dtype == dtype or np.can_cast(frame.dtype, dtype, "safe"):
+        return frame
+    if frame.dtype.kind in "iu" and np.dtype(dtype).kind in "iu":
+        limits = np.iinfo(dtype)
+        if limits.min <= frame.min() and frame.max() <= limits.max:
+            return frame
+    raise FrameReadError(
+        f"{where}: {item.row.path.name} has dtype {frame.dtype}, which the dataset's "
+        f"{np.dtype(dtype)} (from the first frame) cannot hold"
+    )
+
+
+def _resize(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``frame`` to ``shape`` = (height, width), same dtype."""
+    image = Image.fromarray(np.asarray(frame, dtype=np.float32), mode="F")
+    resized = np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+    if frame.dtype.kind in "iu":
+        limits = np.iinfo(frame.dtype)
+        resized = np.clip(np.rint(resized), limits.min, limits.max)
+    return resized.astype(frame.dtype)
+
+
+def _metadata(items: list[_Item]) -> dict[str, list[str]]:
+    """Per-frame text columns: the format, the time if given, the extra columns."""
+    columns = {"format": [t.fmt for t in items]}
+    if any(t.row.time for t in items):
+        columns["time"] = [t.row.time for t in items]
+    for name in items[0].row.metadata:
+        columns[name] = [t.row.metadata.get(name, "") for t in items]
+    return columns
+
+
+def _where(manifest: str | Path, item: _Item) -> str:
+    where = f"{manifest}, line {item.row.line}"
+    return where if item.index is None else f"{where}, frame {item.index}"
 
 
 def ingest(path: str | Path, data: dict, seed: int) -> str:
-    """Ingest the data named by the ``data`` section of a configuration."""
+    """Ingest the data named by the ``data`` section of a configuration.
+
+    The manifest section may also hold ``resize_to`` ([height, width]),
+    ``scale`` and ``compression``; absent keys keep the defaults of
+    :func:`ingest_manifest`.
+    """
     if data["source"] == "synthetic":
         spec = synthetic.SyntheticSpec(**data["synthetic"], seed=seed)
         return ingest_synthetic(path, spec)
     manifest = data["manifest"]
+    resize_to = manifest.get("resize_to")
     return ingest_manifest(
-        path, manifest["path"], manifest["label_column"], manifest["labels"]
+        path,
+        manifest["path"],
+        manifest["label_column"],
+        manifest["labels"],
+        resize_to=tuple(resize_to) if resize_to else None,
+        scale=manifest.get("scale"),
+        compression=manifest.get("compression"),
     )

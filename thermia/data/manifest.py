@@ -1,26 +1,64 @@
-"""Manifest CSV files: one row a frame, with path, subject, session and label."""
+"""Manifest CSV files: one row a frame, or one row a file of frames.
+
+Columns:
+
+``path`` (required)
+    The frame file, relative to the manifest's folder; a path that leaves the
+    folder is refused.
+``subject``, ``session`` (required), and the label column (``label`` by default)
+    Who was recorded, in which recording, and the class.
+``frame`` (optional)
+    The frame's index within its recording. For a file that holds several
+    frames (``.npy``/``.npz`` stacks, FLIR SEQ, CPTV) it is also the 0-based
+    index into the file; left empty, the row stands for every frame of the
+    file, numbered 0, 1, ... For a single-frame file it is only recorded.
+``time`` (optional)
+    A timestamp, kept as text.
+``format`` (optional)
+    The file's format (see :data:`thermia.data.readers.FORMATS`); empty or
+    ``auto`` detects it from the content. An explicit format that contradicts
+    the content is an error.
+
+Any other column is kept as per-frame text metadata.
+"""
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import logging
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from thermia.data.readers import FORMATS
+
+log = logging.getLogger(__name__)
+
 REQUIRED_COLUMNS = ("path", "subject", "session")
+OPTIONAL_COLUMNS = ("frame", "time", "format")
 
 
 class ManifestError(ValueError):
     """A manifest, or a row of it, cannot be used."""
 
 
+class MembershipUnitWarning(UserWarning):
+    """The membership unit is finer than a subject: one person may sit on both sides."""
+
+
 @dataclass(frozen=True)
 class ManifestRow:
+    """One row of a manifest, checked, with its path resolved."""
+
     line: int  # line number in the CSV file, header = 1
     path: Path  # resolved, inside the manifest's folder
     subject: str
     session: str
     label: str
-    frame: int
+    frame: int  # index in the recording; -1 when the column is empty
+    time: str = ""
+    format: str = ""  # "" means detect from content
+    metadata: dict[str, str] = field(default_factory=dict)  # the extra columns
 
 
 def read_manifest(
@@ -30,7 +68,10 @@ def read_manifest(
 
     Paths are resolved against the manifest's folder and may not leave it.
     ``labels`` fixes the classes and their order; a row with any other label is
-    an error. Without it, the classes are the sorted distinct labels.
+    an error. Without it, the classes are the sorted distinct labels. An empty
+    manifest, a row with an empty required field, a duplicate row (same file
+    and frame), an unknown format and a class without rows are errors naming
+    the line.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,8 +83,14 @@ def read_manifest(
         missing = [c for c in (*REQUIRED_COLUMNS, label_column) if c not in columns]
         if missing:
             raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}")
+        extra = [
+            c
+            for c in columns
+            if c not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, label_column)
+        ]
         rows = [
-            _parse_row(path, root, i + 2, r, label_column) for i, r in enumerate(reader)
+            _parse_row(path, root, reader.line_num, r, label_column, extra)
+            for r in reader
         ]
     if not rows:
         raise ManifestError(f"{path}: the manifest has no rows")
@@ -69,10 +116,36 @@ def read_manifest(
     return rows, names
 
 
+def warn_if_unit_finer_than_subject(unit: str) -> bool:
+    """Warn when the membership ``unit`` is ``session`` or ``frame``.
+
+    With a unit finer than the subject, frames of one person can be members of
+    a model and non-members of it at once, so a high attack score may reflect
+    the person rather than the frame. Returns True when it warned.
+    """
+    if unit == "subject":
+        return False
+    message = (
+        f"membership unit is {unit!r}, finer than 'subject': one subject's frames "
+        "can sit on both the member and the non_member side, which inflates "
+        "attack scores; prefer unit 'subject' for a privacy claim about people"
+    )
+    log.warning(message)
+    warnings.warn(message, MembershipUnitWarning, stacklevel=2)
+    return True
+
+
 def _parse_row(
-    manifest: Path, root: Path, line: int, raw: dict, label_column: str
+    manifest: Path,
+    root: Path,
+    line: int,
+    raw: dict,
+    label_column: str,
+    extra: list[str],
 ) -> ManifestRow:
     where = f"{manifest}, line {line}"
+    if None in raw:
+        raise ManifestError(f"{where}: more fields than the header has columns")
     values = {}
     for column in (*REQUIRED_COLUMNS, label_column):
         value = (raw.get(column) or "").strip()
@@ -89,6 +162,15 @@ def _parse_row(
         frame = int(frame_text) if frame_text else -1
     except ValueError as exc:
         raise ManifestError(f"{where}: frame {frame_text!r} is not an integer") from exc
+    if frame_text and frame < 0:
+        raise ManifestError(f"{where}: frame {frame} is negative")
+    fmt = (raw.get("format") or "").strip().lower()
+    if fmt == "auto":
+        fmt = ""
+    if fmt and fmt not in FORMATS:
+        raise ManifestError(
+            f"{where}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
     return ManifestRow(
         line=line,
         path=resolved,
@@ -96,15 +178,20 @@ def _parse_row(
         session=values["session"],
         label=values[label_column],
         frame=frame,
+        time=(raw.get("time") or "").strip(),
+        format=fmt,
+        metadata={c: (raw.get(c) or "").strip() for c in extra},
     )
 
 
 def _check_duplicates(manifest: Path, rows: list[ManifestRow]) -> None:
-    seen: dict[Path, int] = {}
+    seen: dict[tuple[Path, int], int] = {}
     for row in rows:
-        if row.path in seen:
+        key = (row.path, row.frame)
+        if key in seen:
+            frame = "" if row.frame < 0 else f", frame {row.frame}"
             raise ManifestError(
-                f"{manifest}, line {row.line}: duplicate of line {seen[row.path]} "
-                f"({row.path.name})"
+                f"{manifest}, line {row.line}: duplicate of line {seen[key]} "
+                f"({row.path.name}{frame})"
             )
-        seen[row.path] = row.line
+        seen[key] = row.line

@@ -5,15 +5,16 @@ Layout of ``frames.h5``::
     frames   (n_frames, height, width)  native dtype, one chunk per frame
     subject  (n_frames,) str            session (n_frames,) str
     label    (n_frames,) int64          frame   (n_frames,) int64
+    metadata/<column>  (n_frames,) str  optional extra per-frame columns
     attrs:   source, radiometric_scale, label_names (JSON), content_hash,
-             thermia_version
+             thermia_version, compression
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,18 +64,35 @@ def write_frames(
     label_names: tuple[str, ...],
     source: str,
     radiometric_scale: str,
+    compression: str | None = None,
+    compression_opts: int | None = None,
+    metadata: Mapping[str, Iterable[str]] | None = None,
 ) -> str:
     """Stream ``blocks`` into a new frames file; return its content hash.
 
     The file appears at ``path`` only once every frame is written, so an
-    interrupted ingest leaves nothing behind.
+    interrupted ingest leaves nothing behind. ``compression`` is an h5py
+    filter for the frames (``None``, ``"gzip"``, ``"lzf"``), recorded in the
+    ``compression`` attribute. ``metadata`` holds extra per-frame text
+    columns, each of length ``n_frames``, written under ``metadata/``; they
+    are not part of the content hash.
     """
     digest = hashlib.sha256()
     digest.update(json.dumps([list(shape), str(np.dtype(dtype))]).encode())
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         frames = f.create_dataset(
-            "frames", shape=(n_frames, *shape), dtype=dtype, chunks=(1, *shape)
+            "frames",
+            shape=(n_frames, *shape),
+            dtype=dtype,
+            chunks=(1, *shape),
+            compression=compression,
+            compression_opts=compression_opts,
         )
+        for name, values in (metadata or {}).items():
+            column = np.asarray(list(values), dtype=object)
+            if len(column) != n_frames:
+                raise ValueError(f"{path}: metadata {name!r} is not one per frame")
+            f.create_dataset(f"metadata/{name}", data=column, dtype=_STR)
         columns = {
             "subject": f.create_dataset("subject", (n_frames,), dtype=_STR),
             "session": f.create_dataset("session", (n_frames,), dtype=_STR),
@@ -110,8 +128,15 @@ def write_frames(
             label_names=json.dumps(list(label_names)),
             content_hash=content_hash,
             thermia_version=__version__,
+            compression=_compression_name(compression, compression_opts),
         )
     return content_hash
+
+
+def _compression_name(compression: str | None, opts: int | None) -> str:
+    if compression is None:
+        return "none"
+    return compression if opts is None else f"{compression}:{opts}"
 
 
 def read_meta(path: str | Path) -> FrameMeta:

@@ -34,7 +34,10 @@ class ThermalCNN(nn.Module):
             nn.AdaptiveAvgPool2d((4, 4)),
         )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(4 * c * 16, 64), nn.LeakyReLU(0.1), nn.Linear(64, n_classes)
+            nn.Flatten(),
+            nn.Linear(4 * c * 16, 64),
+            nn.LeakyReLU(0.1),
+            nn.Linear(64, n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

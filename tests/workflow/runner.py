@@ -1,0 +1,71 @@
+"""Run the Snakemake workflow on tiny configurations in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY = {
+    "data": {
+        "synthetic": {
+            "n_subjects": 24,
+            "frames_per_session": 2,
+            "height": 24,
+            "width": 32,
+        },
+    },
+    "model": {"input_height": 12, "input_width": 16, "epochs": 2, "channels": 4},
+    "split": {"n_models": 3},
+    "evaluation": {"n_bootstrap": 50},
+}
+
+
+def write_config(folder: Path, config: dict, name: str = "config.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(
+    workdir: Path, configfile: Path, *args: str, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; kill its whole process group on timeout."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *args,
+    ]
+    env = {**os.environ, "THERMIA_SALT": "test-salt"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        pytest.fail(f"snakemake timed out after {timeout} s:\n{out[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, out, None)

@@ -1,0 +1,82 @@
+"""Regenerate a README results section from a finished run's outputs.
+
+A section lives between ``<!-- thermia:NAME:start -->`` and
+``<!-- thermia:NAME:end -->``; everything between the markers is replaced, so
+the figures in the README are always the ones the run wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+from thermia.io import atomic_path
+
+_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})", re.M)
+
+
+def _log_times(logs: Path) -> tuple[datetime, datetime] | None:
+    stamps = []
+    for path in logs.rglob("*.log"):
+        stamps += [datetime.fromisoformat(s) for s in _STAMP.findall(path.read_text())]
+    return (min(stamps), max(stamps)) if stamps else None
+
+
+def _cell(row: dict, key: str) -> str:
+    value, interval = row[key], row.get(f"{key}_ci", "")
+    if value == "not resolvable":
+        n = row["n_non_members"]
+        return f"not resolvable at {n} units"
+    return f"{float(value):.3f} {interval}".strip()
+
+
+def render_section(results: Path) -> str:
+    """Return the markdown table of ``results/report/summary.csv`` and context."""
+    with (results / "report" / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    parent = json.loads((results / "tracking" / "parent.json").read_text())
+    leakage = json.loads((results / "splits" / "leakage.json").read_text())
+    first = rows[0]
+    lines = [
+        f"Membership unit **{leakage['unit']}**, scheme **{leakage['scheme']}**, "
+        f"{leakage['n_models']} models, {leakage['n_units']} units "
+        f"(config hash `{parent['config_hash']}`).",
+        "Target accuracy, balanced by unit: "
+        f"train {float(first['target_train_accuracy']):.3f}, "
+        f"held-out {float(first['target_heldout_accuracy']):.3f}.",
+        "",
+        "| attack | level | AUC [95% CI] | TPR at 0.1% FPR | TPR at 1% FPR "
+        "| TPR at 10% FPR | balanced accuracy [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['attack']} | {row['level']} | {_cell(row, 'auc')} | "
+            f"{_cell(row, 'tpr_at_fpr_0.001')} | {_cell(row, 'tpr_at_fpr_0.01')} | "
+            f"{_cell(row, 'tpr_at_fpr_0.1')} | {_cell(row, 'balanced_accuracy')} |"
+        )
+    times = _log_times(results / "logs")
+    if times is not None:
+        minutes = (times[1] - times[0]).total_seconds() / 60
+        lines += [
+            "",
+            f"Workflow wall time: {minutes:.1f} min (first to last job log line).",
+        ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, section: str, results: Path) -> None:
+    """Replace the named section of ``readme`` with the table of ``results``."""
+    text = readme.read_text()
+    start = f"<!-- thermia:{section}:start -->"
+    end = f"<!-- thermia:{section}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{readme}: no section markers for {section!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    body = render_section(results)
+    with atomic_path(readme) as tmp:
+        tmp.write_text(f"{head}{start}\n{body}\n{end}{tail}")
