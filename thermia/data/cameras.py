@@ -11,6 +11,7 @@ import importlib
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -114,27 +115,28 @@ def fill_dead_pixels(frame: np.ndarray, dead: np.ndarray) -> np.ndarray:
 # -- FLIR --------------------------------------------------------------------------
 
 
-def is_flir_jpeg(path: Path) -> bool:
-    """Whether the JPEG at ``path`` carries FLIR radiometric data (an APP1 segment)."""
-    with path.open("rb") as handle:
-        if handle.read(2) != b"\xff\xd8":
+def is_flir_jpeg(handle: BinaryIO) -> bool:
+    """Whether the JPEG open in ``handle`` (at its start) carries FLIR radiometric data.
+
+    Walks the marker segments before the image data, looking for an APP1
+    segment that begins with the FLIR signature.
+    """
+    if handle.read(2) != b"\xff\xd8":
+        return False
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF or marker[1] in (0xDA, 0xD9):
+            return False  # damaged, or start of scan / end of image reached
+        size = handle.read(2)
+        if len(size) < 2:
             return False
-        while True:
-            marker = handle.read(2)
-            if len(marker) < 2 or marker[0] != 0xFF:
-                return False
-            if marker[1] in (0xDA, 0xD9):  # start of scan, end of image
-                return False
-            size = handle.read(2)
-            if len(size) < 2:
-                return False
-            length = int.from_bytes(size, "big") - 2
-            if marker[1] == 0xE1:
-                body = handle.read(min(length, len(_JPEG_FLIR_APP1)))
-                if body == _JPEG_FLIR_APP1:
-                    return True
-                length -= len(body)
-            handle.seek(length, 1)
+        length = int.from_bytes(size, "big") - 2
+        if marker[1] == 0xE1:
+            body = handle.read(min(length, len(_JPEG_FLIR_APP1)))
+            if body == _JPEG_FLIR_APP1:
+                return True
+            length -= len(body)
+        handle.seek(length, 1)
 
 
 def read_flir_jpeg(path: Path, scale: str) -> tuple[np.ndarray, str]:

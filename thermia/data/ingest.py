@@ -16,9 +16,9 @@ from thermia.data.manifest import ManifestError, ManifestRow, read_manifest
 from thermia.data.readers import (
     MULTI_FRAME_FORMATS,
     FrameReadError,
+    check_format,
     count_frames,
-    detect_format,
-    read_frames,
+    decode_frames,
 )
 from thermia.data.storage import FrameBlock, write_frames
 
@@ -171,7 +171,7 @@ def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:
     for row in rows:
         where = f"{manifest}, line {row.line}"
         try:
-            fmt = row.format or detect_format(row.path)
+            fmt = check_format(row.path, row.format)
             n = count_frames(row.path, fmt) if fmt in MULTI_FRAME_FORMATS else None
         except FrameReadError as exc:
             raise FrameReadError(f"{where}: {exc}") from exc
@@ -213,7 +213,9 @@ def _read_items(
         first = run[0]
         indices = None if first.index is None else [t.index for t in run]
         try:
-            frames, found_scale = read_frames(first.row.path, first.fmt, indices, scale)
+            frames, found_scale = decode_frames(
+                first.row.path, first.fmt, indices, scale
+            )
         except FrameReadError as exc:
             raise FrameReadError(f"{_where(manifest, first)}: {exc}") from exc
         if indices is None and len(frames) != len(run):

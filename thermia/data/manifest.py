@@ -88,8 +88,9 @@ def read_manifest(
             for c in columns
             if c not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, label_column)
         ]
+        folders: dict[str, Path] = {}
         rows = [
-            _parse_row(path, root, reader.line_num, r, label_column, extra)
+            _parse_row(path, root, reader.line_num, r, label_column, extra, folders)
             for r in reader
         ]
     if not rows:
@@ -142,6 +143,7 @@ def _parse_row(
     raw: dict,
     label_column: str,
     extra: list[str],
+    folders: dict[str, Path],
 ) -> ManifestRow:
     where = f"{manifest}, line {line}"
     if None in raw:
@@ -152,7 +154,7 @@ def _parse_row(
         if not value:
             raise ManifestError(f"{where}: empty {column!r}")
         values[column] = value
-    resolved = (root / values["path"]).resolve()
+    resolved = _resolve(root, values["path"], folders)
     if not resolved.is_relative_to(root):
         raise ManifestError(
             f"{where}: path {values['path']!r} leaves the manifest's folder {root}"
@@ -182,6 +184,17 @@ def _parse_row(
         format=fmt,
         metadata={c: (raw.get(c) or "").strip() for c in extra},
     )
+
+
+def _resolve(root: Path, relative: str, folders: dict[str, Path]) -> Path:
+    """Resolve ``root / relative``, following links; folders are resolved once."""
+    parent, _, name = relative.replace("\\", "/").rpartition("/")
+    if parent not in folders:
+        folders[parent] = (root / parent).resolve()
+    resolved = folders[parent] / name
+    if name in ("", ".", "..") or resolved.is_symlink():
+        resolved = resolved.resolve()
+    return resolved
 
 
 def _check_duplicates(manifest: Path, rows: list[ManifestRow]) -> None:

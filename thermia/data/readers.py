@@ -36,7 +36,9 @@ __all__ = [
     "SCALES",
     "FrameReadError",
     "MissingExtraError",
+    "check_format",
     "count_frames",
+    "decode_frames",
     "detect_format",
     "read_frame",
     "read_frames",
@@ -73,7 +75,16 @@ def detect_format(path: str | Path) -> str:
         If the file is missing or its content matches no known format.
     """
     path = Path(path)
-    head = _head(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD)
+            if head.startswith(b"\xff\xd8"):
+                handle.seek(0)
+                return "flir_jpeg" if cameras.is_flir_jpeg(handle) else "image"
+    except FileNotFoundError as exc:
+        raise FrameReadError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise FrameReadError(f"{path}: cannot read file: {exc}") from exc
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK\x03\x04"):
@@ -84,9 +95,7 @@ def detect_format(path: str | Path) -> str:
         return "fff"
     if head.startswith(b"\x1f\x8b") and _gunzip_head(path).startswith(b"CPTV"):
         return "cptv"
-    if head.startswith(b"\xff\xd8") and cameras.is_flir_jpeg(path):
-        return "flir_jpeg"
-    if head.startswith((b"\xff\xd8", b"\x89PNG", b"II*\x00", b"MM\x00*")):
+    if head.startswith((b"\x89PNG", b"II*\x00", b"MM\x00*")):
         return "image"
     raise FrameReadError(f"{path}: unknown file format (not an image or frame stack)")
 
@@ -94,7 +103,7 @@ def detect_format(path: str | Path) -> str:
 def count_frames(path: str | Path, fmt: str | None = None) -> int:
     """Return how many frames ``path`` holds (1 for single-frame formats)."""
     path = Path(path)
-    fmt = _checked_format(path, fmt)
+    fmt = check_format(path, fmt)
     if fmt == "npy":
         return len(_npy_stack(np.load(path, mmap_mode="r", allow_pickle=False), path))
     if fmt == "npz":
@@ -136,7 +145,16 @@ def read_frames(
     radiometric_scale : str
     """
     path = Path(path)
-    fmt = _checked_format(path, fmt)
+    return decode_frames(path, check_format(path, fmt), indices, scale)
+
+
+def decode_frames(
+    path: Path,
+    fmt: str,
+    indices: Sequence[int] | None = None,
+    scale: str | None = None,
+) -> tuple[np.ndarray, str]:
+    """:func:`read_frames` for a format already checked with :func:`check_format`."""
     if scale is not None and scale not in SCALES:
         raise FrameReadError(f"unknown radiometric scale {scale!r}")
     if fmt == "image":
@@ -178,13 +196,20 @@ def read_frame(
     ``index`` picks the frame of a multi-frame file; see :func:`read_frames`.
     """
     path = Path(path)
-    fmt = _checked_format(path, fmt)
+    fmt = check_format(path, fmt)
     indices = [index] if fmt in MULTI_FRAME_FORMATS or index != 0 else None
-    frames, found = read_frames(path, fmt, indices, scale)
+    frames, found = decode_frames(path, fmt, indices, scale)
     return frames[0], found
 
 
-def _checked_format(path: Path, fmt: str | None) -> str:
+def check_format(path: str | Path, fmt: str | None) -> str:
+    """Return the format of ``path``: ``fmt`` if its content agrees, else an error.
+
+    ``fmt`` ``None``, ``""`` or ``"auto"`` returns the detected format. Naming
+    ``image`` for a FLIR radiometric JPEG is refused, since its visible image
+    is a false-colour rendering.
+    """
+    path = Path(path)
     found = detect_format(path)
     if fmt in (None, "", "auto"):
         return found
@@ -200,16 +225,6 @@ def _checked_format(path: Path, fmt: str | None) -> str:
     if fmt != found:
         raise FrameReadError(f"{path}: content is {found}, the manifest says {fmt}")
     return fmt
-
-
-def _head(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(_HEAD)
-    except FileNotFoundError as exc:
-        raise FrameReadError(f"{path}: file not found") from exc
-    except OSError as exc:
-        raise FrameReadError(f"{path}: cannot read file: {exc}") from exc
 
 
 def _gunzip_head(path: Path) -> bytes:

@@ -128,6 +128,28 @@ def _stratified_half(
     return chosen
 
 
+def _balanced_rotation(
+    rng: np.random.Generator, strata: np.ndarray, n_models: int
+) -> np.ndarray:
+    """Give every unit to exactly half of the models, balanced within strata.
+
+    Units of a stratum go, in random order, to the models holding the fewest
+    units of that stratum so far (then the fewest overall, then at random), so
+    each model holds half of every stratum, give or take one unit.
+    """
+    half = n_models // 2
+    keep = np.zeros((n_models, len(strata)), dtype=bool)
+    total = np.zeros(n_models)
+    for stratum in np.unique(strata):
+        held = np.zeros(n_models)
+        for u in rng.permutation(np.flatnonzero(strata == stratum)):
+            chosen = np.lexsort((rng.random(n_models), total, held))[:half]
+            keep[chosen, u] = True
+            held[chosen] += 1
+            total[chosen] += 1
+    return keep
+
+
 def make_split(
     unit_ids: np.ndarray,
     strata: np.ndarray,
@@ -154,8 +176,7 @@ def make_split(
         pool[1:] = ~target_pool
     if scheme == "rotate":
         rng = np.random.default_rng(derive_seed(seed, 0))
-        ranks = rng.random((n_models, n_units)).argsort(axis=0).argsort(axis=0)
-        keep = ranks < n_models // 2
+        keep = _balanced_rotation(rng, strata, n_models)
     else:
         for m in range(n_models):
             rng = np.random.default_rng(derive_seed(seed, 1, m))

@@ -77,6 +77,7 @@ def write_frames(
     columns, each of length ``n_frames``, written under ``metadata/``; they
     are not part of the content hash.
     """
+    meta_digest = hashlib.sha256()
     digest = hashlib.sha256()
     digest.update(json.dumps([list(shape), str(np.dtype(dtype))]).encode())
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -108,19 +109,18 @@ def write_frames(
             for name, dataset in columns.items():
                 dataset[start:stop] = getattr(block, name)
             digest.update(np.ascontiguousarray(block.frames, dtype=dtype).tobytes())
-            digest.update(
-                json.dumps(
-                    [
-                        list(map(str, block.subject)),
-                        list(map(str, block.session)),
-                        block.label.tolist(),
-                        block.frame.tolist(),
-                    ]
-                ).encode()
-            )
+            for row in zip(
+                map(str, block.subject),
+                map(str, block.session),
+                block.label.tolist(),
+                block.frame.tolist(),
+                strict=True,
+            ):
+                meta_digest.update(json.dumps(row).encode())
             start = stop
         if start != n_frames:
             raise ValueError(f"{path}: {start} frames written, {n_frames} announced")
+        digest.update(meta_digest.digest())
         content_hash = digest.hexdigest()
         f.attrs.update(
             source=source,

@@ -82,6 +82,7 @@ def fit_and_predict(
     if not train_mask.any():
         raise ValueError("the model holds no frames to train on")
     previous_threads = torch.get_num_threads()
+    previous_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(settings.threads)
     try:
         with torch.random.fork_rng(devices=[]):
@@ -116,6 +117,7 @@ def fit_and_predict(
             logits = predict_logits(model, inputs)
     finally:
         torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_deterministic)
     return FitResult(model=model, logits=logits, history=epoch_log.history)
 
 

@@ -78,7 +78,11 @@ def prepare_inputs(
             if normalisation == "frame":
                 mu = x.mean(axis=(1, 2), keepdims=True)
                 sigma = x.std(axis=(1, 2), keepdims=True)
-                x = (x - mu) / np.where(sigma > 0, sigma, 1.0)
+                # A flat (dead or saturated) frame keeps only resampling noise:
+                # map it to zeros instead of blowing that noise up.
+                flat = sigma <= 1e-6 * np.maximum(np.abs(mu), 1.0)
+                x = np.where(flat, 0.0, (x - mu) / np.where(flat, 1.0, sigma))
+                x = x.astype(np.float32)
             else:
                 x = (x - mean) / sd
             inputs[start : start + len(x)] = x
