@@ -14,10 +14,11 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/attack.smk"
 include: "rules/report.smk"
+include: "rules/study.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/report/summary.csv",
-        "results/report/roc_all.png",
+        f"{RESULTS}/report/summary.csv",
+        f"{RESULTS}/report/roc_all.png",

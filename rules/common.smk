@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from thermia.config import validate_config
+from thermia.study import plan_study, point_path
 
 config.update(validate_config(config, source="config"))
 
@@ -29,4 +30,38 @@ def tracking_params():
     return {
         "uri": config["tracking"]["uri"],
         "experiment": config["tracking"]["experiment"],
+    }
+
+
+STUDY = plan_study(config)
+STUDY_DIR = f"{RESULTS}/study"
+POINTS = {point_path(name): point for name, point in STUDY.points.items()}
+STUDY_FACTORS = sorted({p.factor for p in POINTS.values()} - {"base", "earlier_study"})
+
+
+wildcard_constraints:
+    data=r"d[0-9a-f]{10}",
+    split=r"s[0-9a-f]{10}",
+    group=r"g[0-9a-f]{10}",
+    point=r"[A-Za-z0-9_\-]+",
+
+
+def study_group(wildcards):
+    return STUDY.groups[wildcards.group]
+
+
+def study_point_models(wildcards):
+    point = POINTS[wildcards.point]
+    n = 1 + point.settings["n_shadows"]
+    if config["split"]["scheme"] == "rotate":
+        n = STUDY.groups[point.group]["n_models"]
+    return [f"{STUDY_DIR}/models/{point.group}/{m}/predictions.h5" for m in range(n)]
+
+
+def study_point_inputs(wildcards):
+    group = STUDY.groups[POINTS[wildcards.point].group]
+    return {
+        "frames": f"{STUDY_DIR}/data/{group['data']}/frames.h5",
+        "split": f"{STUDY_DIR}/splits/{group['split']}/keep.h5",
+        "predictions": study_point_models(wildcards),
     }

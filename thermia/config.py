@@ -12,8 +12,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-#: Keys that change where results are written or logged, not what they are.
-UNHASHED_SECTIONS = ("tracking", "results")
+#: Keys that do not shape the main study's results (the factor study has its own
+#: hash, thermia.study.study_hash).
+UNHASHED_SECTIONS = ("tracking", "results", "study")
 
 
 class ConfigError(ValueError):

@@ -112,7 +112,9 @@ def _find(client, experiment_id: str, filters: Mapping[str, str]):
     return runs[0] if runs else None
 
 
-def parent_run(uri: str, experiment: str, config_hash: str, tags=None) -> str:
+def parent_run(
+    uri: str, experiment: str, config_hash: str, tags=None, name: str = "study"
+) -> str:
     """Find or create the parent run of a configuration; return its id."""
     client = _client(uri)
     experiment_id = _experiment_id(client, experiment)
@@ -122,7 +124,7 @@ def parent_run(uri: str, experiment: str, config_hash: str, tags=None) -> str:
     all_tags = {**provenance(config_hash), TAG_KIND: "study", **(tags or {})}
     run = retry(
         lambda: client.create_run(
-            experiment_id, tags=all_tags, run_name=f"study-{config_hash[:8]}"
+            experiment_id, tags=all_tags, run_name=f"{name}-{config_hash[:8]}"
         ),
         "create parent",
     )
@@ -239,6 +241,8 @@ def open_study(
     return run_id
 
 
-def parent_handle(uri: str, experiment: str, config_hash: str) -> ChildRun:
+def parent_handle(
+    uri: str, experiment: str, config_hash: str, name: str = "study"
+) -> ChildRun:
     """A handle to log study-level metrics and artifacts into the parent run."""
-    return ChildRun(_client(uri), parent_run(uri, experiment, config_hash))
+    return ChildRun(_client(uri), parent_run(uri, experiment, config_hash, name=name))

@@ -35,9 +35,17 @@ def write_config(folder: Path, config: dict, name: str = "config.yaml") -> Path:
 
 
 def snakemake(
-    workdir: Path, configfile: Path, *args: str, timeout: float = 900
+    workdir: Path,
+    configfile: Path,
+    *args: str,
+    timeout: float = 900,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir``; kill its whole process group on timeout."""
+    """Run the workflow in ``workdir``; kill its whole process group on timeout.
+
+    ``MLFLOW_TRACKING_URI`` is dropped from the caller's environment (runs log to
+    the study's own store) unless ``env``, added last, sets it again.
+    """
     command = [
         sys.executable,
         "-m",
@@ -52,14 +60,15 @@ def snakemake(
         "2",
         *args,
     ]
-    env = {**os.environ, "THERMIA_SALT": "test-salt"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    environment = {**os.environ, "THERMIA_SALT": "test-salt"}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    environment.update(env or {})
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=environment,
         start_new_session=True,
     )
     try:

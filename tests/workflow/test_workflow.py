@@ -209,3 +209,45 @@ def test_bad_manifest_row_is_named_and_leaves_nothing(tmp_path, row, message):
     log = (tmp_path / "results/logs/ingest.log").read_text()
     assert message in log
     assert not list((tmp_path / "results/data").glob("*"))
+
+
+STUDY = {
+    **TINY,
+    "study": {
+        "base": {"n_shadows": 2, "epochs": 2, "input_size": "16x12"},
+        "factors": {
+            "n_shadows": [1],
+            "epochs": [1],
+            "input_size": [],
+            "unit_fraction": [],
+            "n_classes": [],
+            "membership_unit": [],
+        },
+        "earlier_study": {"enabled": False},
+        "attacks": ["loss", "lira_offline"],
+    },
+}
+
+
+def test_study_points_share_models(tmp_path):
+    configfile = write_config(tmp_path, STUDY)
+    result = snakemake(tmp_path, configfile, "study")
+    assert result.returncode == 0, result.stdout[-5000:]
+    # Three points (base, 1 shadow, 1 epoch) read one group of three models:
+    # fewer shadows are a subset, fewer epochs a snapshot; nothing trains twice.
+    trained = result.stdout.count("rule study_train:")
+    assert trained == 3, result.stdout[-3000:]
+    groups = {
+        json.loads(p.read_text())["group"]
+        for p in (tmp_path / "results/study/points").glob("*/metrics.json")
+    }
+    assert len(groups) == 1
+    assert (
+        len(list((tmp_path / "results/study/models").glob("*/*/predictions.h5"))) == 3
+    )
+    summary = (tmp_path / "results/study/summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 3 * 2 * 2  # points x attacks x levels
+    for factor in ("n_shadows", "epochs"):
+        assert (tmp_path / f"results/study/figures/{factor}.png").stat().st_size > 0
+    again = snakemake(tmp_path, configfile, "study", "--dry-run")
+    assert "Nothing to be done" in again.stdout

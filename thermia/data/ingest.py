@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def ingest_manifest(
     scale: str | None = None,
     compression: str | None = None,
     compression_opts: int | None = None,
+    prefetch: bool = True,
 ) -> str:
     """Decode every frame of ``manifest`` into ``path``; return its content hash.
 
@@ -106,6 +108,10 @@ def ingest_manifest(
     compression, compression_opts
         h5py filter for the frames (``None``, ``"lzf"``, ``"gzip"``), recorded
         in the file's ``compression`` attribute.
+    prefetch
+        Decode the next batch in one background thread while the current one
+        is checked and written; ``False`` does everything in the caller's
+        thread.
     """
     rows, names = read_manifest(manifest, label_column, labels)
     items = _plan(manifest, rows)
@@ -119,13 +125,11 @@ def ingest_manifest(
 
     def blocks() -> Iterator[FrameBlock]:
         nonlocal repeats
-        for start in range(0, len(items), BATCH):
-            chunk = items[start : start + BATCH]
+        for start, chunk, decoded in _batches(manifest, items, scale, prefetch):
             frames = np.empty((len(chunk), *shape), dtype=dtype)
-            decoded, _ = _read_items(manifest, chunk, scale)
             for i, (item, frame) in enumerate(zip(chunk, decoded, strict=True)):
                 frames[i] = _fit(manifest, item, frame, shape, dtype, resize_to)
-                key = hashlib.sha256(frames[i].tobytes()).digest()
+                key = hashlib.sha256(frames[i]).digest()
                 first = owner.setdefault(key, item)
                 if first.row.subject != item.row.subject:
                     raise FrameReadError(
@@ -162,6 +166,30 @@ def ingest_manifest(
         )
     log.info("wrote %d frames from %s to %s", len(items), manifest, path)
     return digest
+
+
+def _batches(
+    manifest: str | Path, items: list[_Item], scale: str | None, prefetch: bool
+) -> Iterator[tuple[int, list[_Item], list[np.ndarray]]]:
+    """Yield ``(start, items, frames)`` per batch; decode the next one meanwhile.
+
+    With ``prefetch``, one background thread decodes batch k + 1 while the
+    caller checks and writes batch k (Pillow and the hashing release the GIL).
+    """
+    starts = list(range(0, len(items), BATCH))
+    if not prefetch:
+        for start in starts:
+            chunk = items[start : start + BATCH]
+            yield start, chunk, _read_items(manifest, chunk, scale)[0]
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(_read_items, manifest, items[:BATCH], scale)
+        for start in starts:
+            decoded = ahead.result()[0]
+            following = items[start + BATCH : start + 2 * BATCH]
+            if following:
+                ahead = pool.submit(_read_items, manifest, following, scale)
+            yield start, items[start : start + BATCH], decoded
 
 
 def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:

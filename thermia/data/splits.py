@@ -159,24 +159,36 @@ def make_split(
     n_models: int,
     seed: int,
     target_fraction: float = 0.5,
+    unit_fraction: float = 1.0,
 ) -> Split:
-    """Draw the membership matrix for ``scheme`` from ``seed`` alone."""
+    """Draw the membership matrix for ``scheme`` from ``seed`` alone.
+
+    ``unit_fraction`` < 1 first keeps that share of the units (stratified) and
+    leaves the others out of every model's pool: a smaller study of the same
+    population. Row ``m`` of ``disjoint`` and ``independent`` depends only on
+    ``seed`` and ``m``, so the first rows of a larger split are a smaller one.
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"unknown split scheme {scheme!r}; expected one of {SCHEMES}")
     if n_models < 2:
         raise ValueError("n_models must be at least 2 (a target and a shadow)")
+    if not 0 < unit_fraction <= 1:
+        raise ValueError(f"unit_fraction must be in (0, 1], got {unit_fraction}")
     n_units = len(unit_ids)
-    everything = np.ones(n_units, dtype=bool)
+    used = np.ones(n_units, dtype=bool)
+    if unit_fraction < 1:
+        rng = np.random.default_rng(derive_seed(seed, 3))
+        used = _stratified_half(rng, strata, used, unit_fraction)
     keep = np.zeros((n_models, n_units), dtype=bool)
-    pool = np.ones((n_models, n_units), dtype=bool)
+    pool = np.tile(used, (n_models, 1))
     if scheme == "disjoint":
         rng = np.random.default_rng(derive_seed(seed, 0))
-        target_pool = _stratified_half(rng, strata, everything, target_fraction)
+        target_pool = _stratified_half(rng, strata, used, target_fraction)
         pool[0] = target_pool
-        pool[1:] = ~target_pool
+        pool[1:] = used & ~target_pool
     if scheme == "rotate":
         rng = np.random.default_rng(derive_seed(seed, 0))
-        keep = _balanced_rotation(rng, strata, n_models)
+        keep[:, used] = _balanced_rotation(rng, strata[used], n_models)
     else:
         for m in range(n_models):
             rng = np.random.default_rng(derive_seed(seed, 1, m))
@@ -198,7 +210,9 @@ def make_split(
     )
 
 
-def split_from_frames(frames_path, *, unit, scheme, n_models, seed, target_fraction):
+def split_from_frames(
+    frames_path, *, unit, scheme, n_models, seed, target_fraction, unit_fraction=1.0
+):
     """Read a frames file and draw its membership matrix."""
     meta = read_meta(frames_path)
     unit_ids, index = frame_units(meta, unit)
@@ -211,6 +225,7 @@ def split_from_frames(frames_path, *, unit, scheme, n_models, seed, target_fract
         n_models=n_models,
         seed=seed,
         target_fraction=target_fraction,
+        unit_fraction=unit_fraction,
     )
 
 
@@ -307,7 +322,7 @@ def _scheme_problems(split: Split) -> list[str]:
                 problems.append(f"shadow {s}'s pool overlaps the target's pool")
     if split.scheme == "rotate":
         holders = split.keep.sum(axis=0)
-        uneven = holders != split.n_models // 2
+        uneven = (holders != split.n_models // 2) & split.pool.any(axis=0)
         if uneven.any():
             problems.append(
                 f"{uneven.sum()} unit(s) not held by exactly half of the models"

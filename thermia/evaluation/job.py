@@ -30,7 +30,7 @@ HEADLINE = (
 )
 
 
-def _frame_weights(unit: np.ndarray, turn: np.ndarray) -> np.ndarray:
+def frame_weights(unit: np.ndarray, turn: np.ndarray) -> np.ndarray:
     """Weight ``1 / frames`` of each frame's (turn, unit), so units count equally."""
     pairs = turn.astype(np.int64) * (int(unit.max()) + 1) + unit
     _, inverse, counts = np.unique(pairs, return_inverse=True, return_counts=True)
@@ -98,7 +98,7 @@ def evaluate_attack(
         result.frame_threshold,
         settings,
         seed,
-        sample_weight=_frame_weights(result.unit, result.turn),
+        sample_weight=frame_weights(result.unit, result.turn),
     )
     unit = score_metrics(
         result.unit_member,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,16 +37,33 @@ class FitResult:
     model: ThermalClassifier
     logits: np.ndarray  # (n_frames, n_classes) float32, every frame of the dataset
     history: list[dict[str, float]]  # one entry per epoch
+    snapshots: dict[int, np.ndarray]  # epoch -> (n_frames, n_classes) logits
 
 
 class _EpochLog(pl.Callback):
-    def __init__(self, on_epoch: Callable[[int, dict[str, float]], None] | None):
+    """Record each epoch's metrics; predict every frame at snapshot epochs."""
+
+    def __init__(
+        self,
+        on_epoch: Callable[[int, dict[str, float]], None] | None,
+        inputs: np.ndarray,
+        snapshot_epochs: set[int],
+    ):
         self.on_epoch = on_epoch
+        self.inputs = inputs
+        self.snapshot_epochs = snapshot_epochs
         self.history: list[dict[str, float]] = []
+        self.snapshots: dict[int, np.ndarray] = {}
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         self.history.append(metrics)
+        epoch = trainer.current_epoch + 1
+        if epoch in self.snapshot_epochs:
+            # Prediction draws no random numbers and eval mode freezes the
+            # batch-norm statistics, so training continues exactly as without it.
+            self.snapshots[epoch] = predict_logits(pl_module, self.inputs)
+            pl_module.train()
         if self.on_epoch is not None:
             self.on_epoch(trainer.current_epoch, metrics)
 
@@ -71,6 +88,7 @@ def fit_and_predict(
     n_classes: int,
     settings: TrainSettings,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    snapshot_epochs: Sequence[int] = (),
 ) -> FitResult:
     """Train on the frames where ``train_mask`` is True; predict all frames.
 
@@ -78,7 +96,12 @@ def fit_and_predict(
     ``train_mask`` are ``(n_frames,)``. The run is seeded from
     ``settings.seed`` inside a forked RNG state, so the caller's global random
     state is left as it was, and uses ``settings.threads`` torch threads.
+    ``snapshot_epochs`` lists epochs after which every frame is also predicted:
+    with a constant learning rate, the model after epoch ``e`` is the model of
+    an ``e``-epoch run with the same seed.
     """
+    if any(not 1 <= e <= settings.epochs for e in snapshot_epochs):
+        raise ValueError(f"snapshot epochs must lie in 1..{settings.epochs}")
     if not train_mask.any():
         raise ValueError("the model holds no frames to train on")
     previous_threads = torch.get_num_threads()
@@ -101,7 +124,7 @@ def fit_and_predict(
                 shuffle=True,
                 generator=torch.Generator().manual_seed(settings.seed),
             )
-            epoch_log = _EpochLog(on_epoch)
+            epoch_log = _EpochLog(on_epoch, inputs, set(snapshot_epochs))
             trainer = pl.Trainer(
                 max_epochs=settings.epochs,
                 accelerator="cpu",
@@ -118,7 +141,12 @@ def fit_and_predict(
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_deterministic)
-    return FitResult(model=model, logits=logits, history=epoch_log.history)
+    return FitResult(
+        model=model,
+        logits=logits,
+        history=epoch_log.history,
+        snapshots=epoch_log.snapshots,
+    )
 
 
 def unit_balanced_accuracy(
@@ -135,17 +163,32 @@ def unit_balanced_accuracy(
 
 
 def write_predictions(
-    path: str | Path, logits: np.ndarray, attrs: dict[str, object]
+    path: str | Path,
+    logits: np.ndarray,
+    attrs: dict[str, object],
+    snapshots: dict[int, np.ndarray] | None = None,
 ) -> None:
-    """Write one model's logits for every frame, with its provenance attributes."""
+    """Write one model's logits for every frame, with its provenance attributes.
+
+    ``snapshots`` maps an epoch to the logits after it, stored as
+    ``snapshots/e{epoch}``.
+    """
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f["logits"] = logits
+        for epoch, values in (snapshots or {}).items():
+            f[f"snapshots/e{epoch}"] = values
         f.attrs.update({k: v for k, v in attrs.items() if v is not None})
 
 
-def read_logits(path: str | Path) -> np.ndarray:
+def read_logits(path: str | Path, epoch: int | None = None) -> np.ndarray:
+    """Return a model's final logits, or those after ``epoch`` (a snapshot)."""
     with h5py.File(path, "r") as f:
-        return f["logits"][:]
+        if epoch is None:
+            return f["logits"][:]
+        name = f"snapshots/e{epoch}"
+        if name not in f:
+            raise KeyError(f"{path}: no snapshot after epoch {epoch}")
+        return f[name][:]
 
 
 def settings_dict(settings: TrainSettings) -> dict[str, object]:

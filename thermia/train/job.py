@@ -38,13 +38,20 @@ def train_model(
     config: dict[str, Any],
     uri: str,
     experiment: str,
+    snapshot_epochs: tuple[int, ...] = (),
+    parent_hash: str | None = None,
+    run_kind: str = "model",
+    run_key_prefix: str = "",
 ) -> dict[str, float]:
     """Train model ``model_index`` on its row of ``keep`` and predict every frame.
 
     Logs parameters, per-epoch and final metrics to the model's MLflow child
     run and returns the final metrics. Accuracies are balanced by unit:
     ``train_accuracy`` over the units the model held, ``heldout_accuracy``
-    over the units of its pool that it did not hold.
+    over the units of its pool that it did not hold. ``snapshot_epochs`` adds
+    the logits after those epochs to the predictions file (``snapshots/e{n}``).
+    The run is a child of the parent keyed by ``parent_hash`` (by default the
+    configuration's hash), found again by ``run_kind`` and its key.
     """
     split = read_split(split_path)
     if not 0 <= model_index < split.n_models:
@@ -65,14 +72,14 @@ def train_model(
     row_hash = split.row_hashes()[model_index]
     role = str(split.roles[model_index])
     inputs = load_inputs(inputs_path)
-    digest = config_hash(config)
+    digest = parent_hash or config_hash(config)
     uri = tracking.resolve_uri(uri)
     with tracking.child_run(
         uri,
         experiment,
         digest,
-        kind="model",
-        key=f"{model_index}-{row_hash}",
+        kind=run_kind,
+        key=f"{run_key_prefix}{model_index}-{row_hash}",
         name=f"model-{model_index}-{role}",
         tags={"thermia.role": role, "thermia.split_hash": row_hash},
     ) as run:
@@ -96,6 +103,7 @@ def train_model(
             len(meta.label_names),
             settings,
             on_epoch=lambda epoch, metrics: run.log_metrics(metrics, step=epoch),
+            snapshot_epochs=snapshot_epochs,
         )
         elapsed = time.perf_counter() - started
         correct = result.logits.argmax(axis=1) == meta.label
@@ -138,5 +146,6 @@ def train_model(
                 "epochs": settings.epochs,
                 **final,
             },
+            snapshots=result.snapshots,
         )
     return final

@@ -10,5 +10,6 @@ split = split_from_frames(
     n_models=settings["n_models"],
     seed=snakemake.params.seed,
     target_fraction=settings["target_fraction"],
+    unit_fraction=settings["unit_fraction"],
 )
 write_split(snakemake.output[0], split)

@@ -1,0 +1,195 @@
+"""Frame readers on real files, and on files converted from real ones in the test."""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from thermia.data.readers import (
+    FrameReadError,
+    MissingExtraError,
+    count_frames,
+    detect_format,
+    read_frame,
+    read_frames,
+)
+
+FILES = Path(__file__).resolve().parent / "files"
+RAW16 = FILES / "IR_moving_car_RAW_uint16.tiff"
+CELSIUS = FILES / "IR_moving_car_TEMP_float32_celsius.tif"
+FLIR_JPEG = FILES / "IR_moving_car.jpg"
+SEEK_PNG = FILES / "seek_ffc_calibrated.png"
+
+
+def shared() -> Path:
+    env = os.environ.get("THERMIA_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def test_16bit_tiff_is_raw_counts_and_png_copy_agrees(tmp_path):
+    frame, scale = read_frame(RAW16)
+    assert scale == "raw_counts" and frame.dtype == np.uint16
+    assert frame.shape == (240, 320) and (frame.min(), frame.max()) == (13046, 16736)
+    png = tmp_path / "copy.png"
+    Image.open(RAW16).save(png)  # 16-bit PNG written by Pillow from the real TIFF
+    copy, copy_scale = read_frame(png)
+    assert detect_format(png) == "image" and copy_scale == "raw_counts"
+    np.testing.assert_array_equal(copy, frame)
+
+
+def test_8bit_png_tiff_and_jpeg(tmp_path):
+    frame, scale = read_frame(SEEK_PNG)  # grey stored as RGB: channels equal
+    assert scale == "intensity8" and frame.shape == (240, 320)
+    expected = np.asarray(Image.open(SEEK_PNG))[..., 0]
+    np.testing.assert_array_equal(frame, expected)
+    Image.fromarray(frame).save(tmp_path / "grey.tif")
+    Image.fromarray(frame).save(tmp_path / "grey.jpg", quality=95)
+    tif, tif_scale = read_frame(tmp_path / "grey.tif")
+    np.testing.assert_array_equal(tif, frame)
+    jpg, jpg_scale = read_frame(tmp_path / "grey.jpg")
+    assert (tif_scale, jpg_scale) == ("intensity8", "intensity8")
+    assert detect_format(tmp_path / "grey.jpg") == "image"
+    assert np.abs(jpg.astype(int) - frame).mean() < 3
+
+
+def test_in_car_jpeg_is_plain_intensity():
+    root = shared() / "data" / "thermal-incar"
+    if not (root / "manifest.csv").is_file():
+        pytest.skip(f"shared in-car data not found at {root}")
+    with (root / "manifest.csv").open(newline="") as handle:
+        first = next(csv.DictReader(handle))
+    path = root / first["path"]
+    frame, scale = read_frame(path)
+    assert detect_format(path) == "image" and scale == "intensity8"
+    assert frame.shape == (240, 320) and frame.dtype == np.uint8
+
+
+def test_float_tiff_is_celsius():
+    frame, scale = read_frame(CELSIUS)
+    assert scale == "celsius" and frame.dtype == np.float32
+    assert -11 < frame.min() < -10 and 14 < frame.max() < 15
+
+
+def test_false_colour_rgb_is_refused(tmp_path):
+    grey = np.asarray(Image.open(SEEK_PNG))[..., 0]
+    rgb = np.stack([grey, 255 - grey, grey // 2], axis=-1)  # a palette rendering
+    Image.fromarray(rgb).save(tmp_path / "palette.png")
+    with pytest.raises(FrameReadError, match="false-colour"):
+        read_frame(tmp_path / "palette.png")
+
+
+def test_flir_jpeg_is_told_apart_by_content(tmp_path):
+    pytest.importorskip("flyr")
+    renamed = tmp_path / "looks_plain.png"  # the extension must not matter
+    renamed.write_bytes(FLIR_JPEG.read_bytes())
+    assert detect_format(FLIR_JPEG) == "flir_jpeg"
+    assert detect_format(renamed) == "flir_jpeg"
+    celsius, scale = read_frame(FLIR_JPEG)
+    assert scale == "celsius" and celsius.shape == (240, 320)
+    reference, _ = read_frame(CELSIUS)  # the same scene exported in °C
+    assert np.abs(celsius - reference).max() < 0.5
+    counts, counts_scale = read_frame(FLIR_JPEG, scale="raw_counts")
+    assert counts_scale == "raw_counts"
+    np.testing.assert_array_equal(counts, read_frame(RAW16)[0])
+    with pytest.raises(FrameReadError, match="false-colour rendering"):
+        read_frame(FLIR_JPEG, fmt="image")
+
+
+def test_missing_extra_names_the_package(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_flyr(name, *args, **kwargs):
+        if name.split(".")[0] == "flyr":
+            raise ImportError("no flyr")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(__import__("sys").modules, "flyr", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_flyr)
+    with pytest.raises(MissingExtraError, match="pip install flyr"):
+        read_frame(FLIR_JPEG)
+
+
+def test_npy_and_npz_stacks(tmp_path):
+    counts = read_frame(RAW16)[0]
+    stack = np.stack([counts, counts[::-1], counts[:, ::-1]])
+    np.save(tmp_path / "stack.npy", stack)
+    np.savez_compressed(tmp_path / "stack.npz", frames=stack)
+    np.save(tmp_path / "one.npy", read_frame(CELSIUS)[0])
+    for name in ("stack.npy", "stack.npz"):
+        assert count_frames(tmp_path / name) == 3
+        frames, scale = read_frames(tmp_path / name, indices=[2, 0])
+        assert scale == "raw_counts"
+        np.testing.assert_array_equal(frames, stack[[2, 0]])
+        with pytest.raises(FrameReadError, match="index 3 out of range"):
+            read_frame(tmp_path / name, index=3)
+    frame, scale = read_frame(tmp_path / "one.npy")
+    assert scale == "celsius" and frame.shape == (240, 320)
+    np.save(tmp_path / "flags.npy", counts > 14000)
+    with pytest.raises(FrameReadError, match="dtype bool"):
+        read_frame(tmp_path / "flags.npy")
+
+
+def test_seek_mat_matches_its_processed_reference():
+    frame, scale = read_frame(FILES / "seek_face.mat")
+    content = scipy.io.loadmat(FILES / "seek_face.mat")
+    raw, cal = content["raw"], content["cal"]
+    # The reference is stored unrotated; turn it as the reader turns the frame.
+    reference = np.flipud(np.fliplr(content["py_processed"]))
+    assert scale == "raw_counts" and frame.shape == raw.shape
+    dead = np.flipud(np.fliplr((raw == 0) | (cal == 0)))
+    assert dead.sum() > 1000  # the Seek dead-pixel pattern is present
+    live = ~dead
+    expected = np.flipud(np.fliplr(raw.astype(np.float64) - cal))
+    np.testing.assert_allclose(frame[live], expected[live])
+    agree = np.corrcoef(frame.ravel(), reference.ravel())[0, 1]
+    unturned = np.corrcoef(frame.ravel(), content["py_processed"].ravel())[0, 1]
+    assert agree > 0.95 and unturned < 0.0
+    # each dead pixel holds the mean of its live neighbours (brute force)
+    y, x = np.argwhere(dead)[len(np.argwhere(dead)) // 2]
+    window = np.s_[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
+    neighbours = expected[window][live[window]]
+    assert frame[y, x] == pytest.approx(neighbours.mean(), rel=1e-5)
+
+
+def test_flir_fff_raw_counts():
+    path = FILES / "frame_000000_le.fff"
+    assert detect_format(path) == "fff" and count_frames(path) == 1
+    frame, scale = read_frame(path)
+    assert scale == "raw_counts" and frame.shape == (240, 320)
+    assert frame.dtype == np.uint16 and 17000 < frame.mean() < 19500
+
+
+def test_flir_seq_frames():
+    path = shared() / "fixtures" / "raw-formats" / "flir" / "test.seq"
+    if not path.is_file():
+        pytest.skip(f"shared FLIR SEQ fixture not found at {path}")
+    assert detect_format(path) == "fff" and count_frames(path) == 7
+    frames, scale = read_frames(path, indices=[6, 0])
+    assert scale == "raw_counts" and frames.shape == (2, 512, 640)
+    assert not np.array_equal(frames[0], frames[1])
+
+
+def test_cptv_video():
+    pytest.importorskip("cptv")
+    path = FILES / "v2.cptv"
+    assert detect_format(path) == "cptv" and count_frames(path) == 100
+    frames, scale = read_frames(path, indices=[0, 99])
+    assert scale == "raw_counts" and frames.shape == (2, 120, 160)
+    assert frames.dtype == np.uint16 and 2000 < frames.mean() < 4000
+
+
+def test_explicit_format_must_match_content(tmp_path):
+    with pytest.raises(FrameReadError, match="content is image, the manifest says npy"):
+        read_frame(RAW16, fmt="npy")
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    with pytest.raises(FrameReadError, match="unknown file format"):
+        read_frame(tmp_path / "junk.png")
+    with pytest.raises(FrameReadError, match="file not found"):
+        read_frame(tmp_path / "absent.png")
