@@ -53,8 +53,6 @@ def study_group(wildcards):
 def study_point_models(wildcards):
     point = POINTS[wildcards.point]
     n = 1 + point.settings["n_shadows"]
-    if config["split"]["scheme"] == "rotate":
-        n = STUDY.groups[point.group]["n_models"]
     return [f"{STUDY_DIR}/models/{point.group}/{m}/predictions.h5" for m in range(n)]
 
 

@@ -88,6 +88,7 @@ rule study_train:
     params:
         group=study_group,
         tracking=tracking_params(),
+        resume_dir=lambda wc: f"{STUDY_DIR}/.resume/{wc.group}/{wc.model}",
     script:
         "../workflow/scripts/study_train.py"
 

@@ -33,5 +33,6 @@ rule train:
     params:
         model=config["model"],
         tracking=tracking_params(),
+        resume_dir=lambda wc: f"{RESULTS}/.resume/models/{wc.model}",
     script:
         "../workflow/scripts/train.py"

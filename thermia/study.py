@@ -159,7 +159,7 @@ def plan_study(config: dict[str, Any]) -> Plan:
             attacks = tuple(a for a in attacks if a != "lira_online")
             plan.skipped.append(f"{name}: lira_online needs scheme independent/rotate")
         key = json.dumps(settings, sort_keys=True)
-        if key in seen:
+        if key in seen and factor != "earlier_study":
             plan.skipped.append(f"{name}: same setting as {seen[key]}")
             continue
         seen[key] = name

@@ -375,7 +375,7 @@ def slurm_cluster(timeout: float = 90) -> Iterator[Cluster]:
         "dbd_port": free_port(),
         "db_password": os.urandom(8).hex(),
         "cpus": os.cpu_count() or 1,
-        "memory": 8000,
+        "memory": 16000,
         "partition": partition,
     }
     for name in ("state", "spool"):

@@ -77,6 +77,99 @@ def update_readme(readme: Path, section: str, results: Path) -> None:
         raise ValueError(f"{readme}: no section markers for {section!r}")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    body = render_section(results)
+    body = (
+        render_study(results)
+        if section.startswith("study")
+        else (render_section(results))
+    )
     with atomic_path(readme) as tmp:
         tmp.write_text(f"{head}{start}\n{body}\n{end}{tail}")
+
+
+def _ci(row: dict, key: str) -> str:
+    if row[key] == "":
+        return "n/r"
+    return (
+        f"{float(row[key]):.2f} [{float(row[key + '_ci_low']):.2f}, "
+        f"{float(row[key + '_ci_high']):.2f}]"
+    )
+
+
+def _answer(rows: list[dict], factor: str, attack: str) -> str:
+    """One line on whether ``factor`` moves ``attack``'s unit-level AUC."""
+    chosen = [
+        r
+        for r in rows
+        if r["attack"] == attack
+        and r["level"] == "unit"
+        and r["factor"] in (factor, "base")
+    ]
+    chosen.sort(key=lambda r: float(r["auc"]))
+    low, high = chosen[0], chosen[-1]
+    separated = float(high["auc_ci_low"]) > float(low["auc_ci_high"])
+    span = (
+        f"{attack} AUC {float(low['auc']):.2f} at {factor}={low[factor]} to "
+        f"{float(high['auc']):.2f} at {factor}={high[factor]}"
+    )
+    if separated:
+        return f"**{factor}**: measurable effect; {span} (intervals do not overlap)."
+    return (
+        f"**{factor}**: no measurable effect at this sample size; {span}, "
+        "with overlapping intervals."
+    )
+
+
+def render_study(results: Path) -> str:
+    """Markdown tables of ``results/study/summary.csv`` and a per-factor answer."""
+    with (results / "study" / "summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    attacks = list(dict.fromkeys(r["attack"] for r in rows))
+    unit = [r for r in rows if r["level"] == "unit"]
+    points = list(dict.fromkeys(r["point"] for r in unit))
+    lines = [
+        "Unit-level AUC [95% CI] per attack; target accuracy balanced by unit "
+        "(train / held-out).",
+        "",
+        "| point | target acc. | " + " | ".join(attacks) + " |",
+        "|---|---|" + "---|" * len(attacks),
+    ]
+    for point in points:
+        row = {r["attack"]: r for r in unit if r["point"] == point}
+        first = next(iter(row.values()))
+        acc = (
+            f"{float(first['target_train_accuracy']):.2f} / "
+            f"{float(first['target_heldout_accuracy']):.2f}"
+        )
+        cells = [_ci(row[a], "auc") if a in row else "" for a in attacks]
+        lines.append(f"| {point} | {acc} | " + " | ".join(cells) + " |")
+    earlier = [r for r in unit if r["point"] == "earlier_study"]
+    if earlier:
+        lines += [
+            "",
+            "The earlier study's setting (3 shadows, 20 epochs, 2 classes): "
+            "balanced accuracy at the shadow-chosen threshold, the earlier study's "
+            "figure, next to what the modern figures say about the same models.",
+            "",
+            "| attack | balanced accuracy | AUC | TPR at 10% FPR | TPR at 1% FPR |",
+            "|---|---|---|---|---|",
+        ]
+        for r in earlier:
+            lines.append(
+                f"| {r['attack']} | {_ci(r, 'balanced_accuracy')} | {_ci(r, 'auc')} "
+                f"| {_ci(r, 'tpr_at_fpr_0.1')} | {_ci(r, 'tpr_at_fpr_0.01')} |"
+            )
+    base = {r["attack"]: float(r["auc"]) for r in unit if r["point"] == "base"}
+    best = max(base, key=base.get)
+    factors = [
+        f
+        for f in dict.fromkeys(r["factor"] for r in unit)
+        if f not in ("base", "earlier_study", "grid")
+    ]
+    lines += [
+        "",
+        f"What moves attack power here (strongest attack at the base point: {best}):",
+        "",
+    ]
+    lines += [f"- {_answer(unit, f, best)}" for f in factors]
+    lines += ["", "n/r: not resolvable at this number of non-member units."]
+    return "\n".join(lines)

@@ -55,6 +55,18 @@ class _EpochLog(pl.Callback):
         self.history: list[dict[str, float]] = []
         self.snapshots: dict[int, np.ndarray] = {}
 
+    def state_dict(self) -> dict:
+        # Kept in resume checkpoints, so a resumed run keeps its earlier
+        # snapshots and history.
+        return {
+            "history": self.history,
+            "snapshots": {e: torch.from_numpy(v) for e, v in self.snapshots.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"])
+        self.snapshots = {int(e): v.numpy() for e, v in state["snapshots"].items()}
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         self.history.append(metrics)
@@ -66,6 +78,34 @@ class _EpochLog(pl.Callback):
             pl_module.train()
         if self.on_epoch is not None:
             self.on_epoch(trainer.current_epoch, metrics)
+
+
+class _RandomState(pl.Callback):
+    """Carry the shuffling generator and torch's RNG through resume checkpoints."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict:
+        return {"loader": self.generator.get_state(), "torch": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["loader"])
+        torch.set_rng_state(state["torch"])
+
+
+class _ResumeCheckpoint(pl.Callback):
+    """Write ``last.ckpt`` after every epoch, atomically, for a later resume.
+
+    Listed after the other callbacks, so the epoch's snapshot is in it.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        with atomic_path(self.folder / "last.ckpt") as tmp:
+            trainer.save_checkpoint(tmp)
 
 
 def predict_logits(
@@ -89,6 +129,7 @@ def fit_and_predict(
     settings: TrainSettings,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     snapshot_epochs: Sequence[int] = (),
+    resume_dir: str | Path | None = None,
 ) -> FitResult:
     """Train on the frames where ``train_mask`` is True; predict all frames.
 
@@ -99,6 +140,11 @@ def fit_and_predict(
     ``snapshot_epochs`` lists epochs after which every frame is also predicted:
     with a constant learning rate, the model after epoch ``e`` is the model of
     an ``e``-epoch run with the same seed.
+
+    With ``resume_dir``, a checkpoint (weights, optimiser, loop, snapshots and
+    random states) is written there after every epoch, and a run that finds one
+    continues from it: an interrupted and resumed run ends with the same model
+    as an uninterrupted one.
     """
     if any(not 1 <= e <= settings.epochs for e in snapshot_epochs):
         raise ValueError(f"snapshot epochs must lie in 1..{settings.epochs}")
@@ -118,13 +164,22 @@ def fit_and_predict(
             )
             x = torch.from_numpy(np.ascontiguousarray(inputs[train_mask]))[:, None]
             y = torch.from_numpy(labels[train_mask].astype(np.int64))
+            generator = torch.Generator().manual_seed(settings.seed)
             loader = DataLoader(
                 TensorDataset(x, y),
                 batch_size=settings.batch_size,
                 shuffle=True,
-                generator=torch.Generator().manual_seed(settings.seed),
+                generator=generator,
             )
             epoch_log = _EpochLog(on_epoch, inputs, set(snapshot_epochs))
+            callbacks: list[pl.Callback] = [epoch_log, _RandomState(generator)]
+            resume_from = None
+            if resume_dir is not None:
+                callbacks.append(_ResumeCheckpoint(Path(resume_dir)))
+                last = Path(resume_dir) / "last.ckpt"
+                if last.is_file():
+                    resume_from = str(last)
+                    log.info("resuming from %s", last)
             trainer = pl.Trainer(
                 max_epochs=settings.epochs,
                 accelerator="cpu",
@@ -134,9 +189,9 @@ def fit_and_predict(
                 enable_checkpointing=False,
                 enable_progress_bar=False,
                 enable_model_summary=False,
-                callbacks=[epoch_log],
+                callbacks=callbacks,
             )
-            trainer.fit(model, loader)
+            trainer.fit(model, loader, ckpt_path=resume_from)
             logits = predict_logits(model, inputs)
     finally:
         torch.set_num_threads(previous_threads)

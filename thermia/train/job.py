@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ def train_model(
     parent_hash: str | None = None,
     run_kind: str = "model",
     run_key_prefix: str = "",
+    resume_dir: str | Path | None = None,
 ) -> dict[str, float]:
     """Train model ``model_index`` on its row of ``keep`` and predict every frame.
 
@@ -52,6 +54,9 @@ def train_model(
     the logits after those epochs to the predictions file (``snapshots/e{n}``).
     The run is a child of the parent keyed by ``parent_hash`` (by default the
     configuration's hash), found again by ``run_kind`` and its key.
+    ``resume_dir`` (outside the rule's outputs, which a rerun deletes) holds
+    the per-epoch checkpoint an interrupted job resumes from; it is removed
+    once the model is written.
     """
     split = read_split(split_path)
     if not 0 <= model_index < split.n_models:
@@ -104,6 +109,7 @@ def train_model(
             settings,
             on_epoch=lambda epoch, metrics: run.log_metrics(metrics, step=epoch),
             snapshot_epochs=snapshot_epochs,
+            resume_dir=resume_dir,
         )
         elapsed = time.perf_counter() - started
         correct = result.logits.argmax(axis=1) == meta.label
@@ -148,4 +154,6 @@ def train_model(
             },
             snapshots=result.snapshots,
         )
+    if resume_dir is not None:
+        shutil.rmtree(resume_dir, ignore_errors=True)
     return final

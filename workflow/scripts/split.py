@@ -1,8 +1,10 @@
+from thermia.data.manifest import warn_if_unit_finer_than_subject
 from thermia.data.splits import split_from_frames, write_split
 from thermia.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
 settings = snakemake.params.split
+warn_if_unit_finer_than_subject(settings["membership_unit"])
 split = split_from_frames(
     snakemake.input.frames,
     unit=settings["membership_unit"],

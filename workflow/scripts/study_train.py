@@ -18,5 +18,6 @@ train_model(
     parent_hash=study_hash(snakemake.config),
     run_kind="study_model",
     run_key_prefix=f"{snakemake.wildcards.group}/",
+    resume_dir=snakemake.params.resume_dir,
     **snakemake.params.tracking,
 )

@@ -12,5 +12,6 @@ train_model(
     predictions_path=snakemake.output.predictions,
     threads=snakemake.threads,
     config=snakemake.config,
+    resume_dir=snakemake.params.resume_dir,
     **snakemake.params.tracking,
 )
