@@ -10,12 +10,16 @@ On the same members and non-members (the target's evaluation pool) it runs
 - every thermia attack that applies to the split scheme (``lira_online`` needs
   shadows that held the target's units), with the workflow's attack settings,
   scored per unit by each attack's own shadow-chosen aggregation;
-- ``MembershipInferenceBlackBox`` of the Adversarial Robustness Toolbox (ART)
-  with its default attack model, fitted on precomputed predictions as a
-  Shokri-style attack is trained: each shadow's probability vectors on the
-  frames of its own pool, members against non-members, with the true labels;
-  it then scores the target's pool frames, and a unit's score is the mean of
-  its frames' member probabilities.
+- ``MembershipInferenceBlackBox`` of the Adversarial Robustness Toolbox (ART),
+  fitted on precomputed predictions as a Shokri-style attack is trained: each
+  shadow's probability vectors on the frames of its own pool, members against
+  non-members, with the true labels; it then scores the target's pool frames,
+  and a unit's score is the mean of its frames' member probabilities. One row
+  per ART attack model: by default ART's own default network ("nn") and its
+  gradient boosting ("gb"). The network adds a term of the prediction to a
+  term of the label before its output, so it cannot form the true-class
+  confidence (an interaction of the two) and may sit at chance on two classes;
+  the verdict compares with the better ART row.
 
 It prints one markdown table (AUC, TPR at 1% and at 0.1% FPR, each with a 95%
 bootstrap interval over units from :func:`thermia.evaluation.metrics.evaluate`)
@@ -153,24 +157,32 @@ def art_scores(
     member = np.concatenate(member)
     target_frames = pool_frames(view, turn.target)
     # ART's attack network draws its weights and batches from torch's global
-    # generator: fork it so the seed here leaves the caller's state alone.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        attack = MembershipInferenceBlackBox(
-            classifier, input_type="prediction", attack_model_type=attack_model
-        )
-        attack.fit(
-            y=labels[member],
-            pred=features[member],
-            test_y=labels[~member],
-            test_pred=features[~member],
-        )
-        score = attack.infer(
-            None,
-            view.labels[target_frames],
-            pred=probs[turn.target, target_frames],
-            probabilities=True,
-        )
+    # generator: fork it so the seed here leaves the caller's state alone. One
+    # thread: its small batches spend more on thread hand-offs than on work.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            attack = MembershipInferenceBlackBox(
+                classifier, input_type="prediction", attack_model_type=attack_model
+            )
+            if attack_model != "nn":
+                attack.attack_model.set_params(random_state=seed)
+            attack.fit(
+                y=labels[member],
+                pred=features[member],
+                test_y=labels[~member],
+                test_pred=features[~member],
+            )
+            score = attack.infer(
+                None,
+                view.labels[target_frames],
+                pred=probs[turn.target, target_frames],
+                probabilities=True,
+            )
+    finally:
+        torch.set_num_threads(threads)
     return target_frames, np.asarray(score, dtype=np.float64).reshape(-1)
 
 
@@ -202,24 +214,32 @@ def cell(row: dict[str, Any], key: str) -> str:
     return f"{row[key]:.3f}{interval}"
 
 
-def verdict(thermia: dict[str, dict[str, Any]], art: dict[str, Any]) -> str:
-    """Best thermia attack's TPR at 1% FPR against ART's.
+def _best(rows: dict[str, dict[str, Any]], key: str) -> str:
+    """Name of the row with the highest ``key`` (unresolvable rows last)."""
+    return max(rows, key=lambda n: -1.0 if rows[n][key] is None else rows[n][key])
+
+
+def verdict(thermia: dict[str, dict[str, Any]], art: dict[str, dict[str, Any]]) -> str:
+    """Best thermia attack's TPR at 1% FPR against ART's best attack model.
 
     "won" needs ART's figure to be resolvable and above zero and thermia's at
     least twice it; "unresolved" where ART's is zero or not resolvable; "lost"
     otherwise.
     """
     key = "tpr_at_fpr_0.01"
-    best = max(
-        thermia, key=lambda n: -1.0 if thermia[n][key] is None else thermia[n][key]
+    best, best_art = _best(thermia, key), _best(art, key)
+    ours, theirs = thermia[best][key], art[best_art][key]
+    head = (
+        f"Verdict (TPR at 1% FPR, best thermia attack {best} vs best ART "
+        f"model {best_art}): "
     )
-    ours, theirs = thermia[best][key], art[key]
-    head = f"Verdict (TPR at 1% FPR, best thermia attack {best} vs ART): "
     if theirs is None or ours is None:
-        return head + (
-            f"unresolved (not resolvable at {art['n_non_members']} non-member units)."
-        )
+        n = art[best_art]["n_non_members"]
+        return head + f"unresolved (not resolvable at {n} non-member units)."
     figures = f"{best} {ours:.3f} vs ART {theirs:.3f}"
+    low, high = thermia[best][f"{key}_ci_low"], art[best_art][f"{key}_ci_high"]
+    if low is not None and high is not None and low <= high:
+        figures += "; their 95% intervals overlap"
     if theirs == 0:
         return head + f"unresolved (ART's TPR is 0; {figures})."
     ratio = ours / theirs
@@ -233,8 +253,7 @@ def render(
     attrs: dict[str, Any],
     turn: Turn,
     thermia: dict[str, dict[str, Any]],
-    art: dict[str, Any],
-    attack_model: str,
+    art: dict[str, dict[str, Any]],
     n_boot: int,
 ) -> str:
     """The markdown table, its context lines and the verdict."""
@@ -243,17 +262,19 @@ def render(
     scope = f"target model {turn.target}, shadows {shadows}" + (
         " (rotate run: the first turn only)" if scheme == "rotate" else ""
     )
+    counts = next(iter(thermia.values()))
     lines = [
         f"Run `{results}`: membership unit **{attrs['unit']}**, scheme "
-        f"**{scheme}**, {scope}; {art['n_members']} member and "
-        f"{art['n_non_members']} non-member units.",
+        f"**{scheme}**, {scope}; {counts['n_members']} member and "
+        f"{counts['n_non_members']} non-member units.",
         f"Unit level, 95% bootstrap intervals over units ({n_boot} replicates).",
         "",
         "| attack | AUC | TPR at 1% FPR | TPR at 0.1% FPR |",
         "|---|---|---|---|",
     ]
     named = {f"thermia {n}": r for n, r in thermia.items()}
-    named[f"ART black-box ({attack_model}, unit mean)"] = art
+    for model, row in art.items():
+        named[f"ART black-box, {model} (unit mean)"] = row
     for name, row in named.items():
         lines.append(
             f"| {name} | {cell(row, 'auc')} | {cell(row, 'tpr_at_fpr_0.01')} "
@@ -290,9 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="README to update")
     parser.add_argument("--section", help="README section name (with --readme)")
     parser.add_argument(
-        "--art-model",
-        default="nn",
-        help="ART attack_model_type (default nn, ART's own default)",
+        "--art-models",
+        default="nn,gb",
+        help="comma-separated ART attack_model_type values, one row each "
+        "(default nn,gb: ART's default network and its gradient boosting)",
     )
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -304,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         text = args.readme.read_text()
         for marker in ("start", "end"):
             if f"<!-- thermia:{args.section}:{marker} -->" not in text:
-                print(
+                print(  # noqa: T201
                     f"error: {args.readme} has no <!-- thermia:{args.section}:"
                     f"{marker} --> marker; add the start and end markers where "
                     "the table belongs",
@@ -316,9 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     turn = turns[0]
     config = validate_config(None) if args.config is None else load_config(args.config)
     thermia = thermia_rows(view, turn, config["attacks"], args.n_boot, args.seed)
-    art = art_row(view, turn, args.art_model, args.n_boot, args.seed)
-    text = render(args.results, attrs, turn, thermia, art, args.art_model, args.n_boot)
-    print(text)
+    art = {
+        model: art_row(view, turn, model, args.n_boot, args.seed)
+        for model in args.art_models.split(",")
+    }
+    text = render(args.results, attrs, turn, thermia, art, args.n_boot)
+    print(text)  # noqa: T201
     out = args.results / "benchmarks" / "attack_power.md"
     with atomic_path(out) as tmp:
         tmp.write_text(text + "\n")

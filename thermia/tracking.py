@@ -58,8 +58,13 @@ def retry(call: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def git_commit(cwd: str | Path = ".") -> str:
-    """Return the commit of the working tree (with ``-dirty``), or ``unknown``."""
+def git_commit(cwd: str | Path | None = None) -> str:
+    """Return the commit of the code (with ``-dirty``), or ``unknown``.
+
+    ``cwd`` defaults to this package's folder: a study runs in its own working
+    directory, usually outside the repository that holds the workflow.
+    """
+    cwd = Path(__file__).resolve().parent if cwd is None else cwd
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],

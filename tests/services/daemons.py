@@ -240,19 +240,24 @@ class Cluster:
         """Run a SLURM client command against this cluster; return its stdout."""
         return run(command, timeout=timeout, env=self.env).stdout
 
-    def jobs(self) -> list[dict[str, str]]:
-        """Every job the accounting database holds: id, name, state, exit code."""
+    def jobs(self, steps: bool = False) -> list[dict[str, str]]:
+        """Jobs (and their steps) as slurmdbd recorded them, oldest first.
+
+        Each job is a dict of JobID, JobName, State, ExitCode, Account, Partition
+        and Comment (the executor writes the rule or group name there).
+        """
         fields = ["JobID", "JobName", "State", "ExitCode", "Account", "Partition"]
         out = self.client(
             "sacct",
             "--allusers",
             "--parsable2",
             "--noheader",
-            "-X",
+            *([] if steps else ["-X"]),
             "--starttime=now-1days",
-            f"--format={','.join(fields)}",
+            f"--format={','.join(fields)},Comment%200",
         )
-        return [dict(zip(fields, line.split("|"), strict=True)) for line in out.split()]
+        rows = [line.split("|") for line in out.splitlines() if line]
+        return [dict(zip([*fields, "Comment"], r, strict=True)) for r in rows]
 
 
 SLURM_CONF = """\
@@ -287,6 +292,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost={host}
 AccountingStoragePort={dbd_port}
 AccountingStoragePass={munge}
+AccountingStoreFlags=job_comment
 NodeName=localhost NodeAddr={host} CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName={partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """
@@ -518,13 +524,13 @@ def mlflow_server(timeout: float = 90) -> Iterator[MlflowServer]:
 
 
 def chromium_render(
-    url: str, screenshot: Path, folder: Path, timeout: float = 90
+    url: str, folder: Path, screenshot: Path | None = None, timeout: float = 90
 ) -> str:
-    """Render ``url`` in headless Chromium; save a PNG screenshot, return the DOM.
+    """Render ``url`` in headless Chromium and return the DOM; save a screenshot.
 
-    Two browser runs (the DOM dump, then the screenshot), each with a fresh
-    empty profile and in its own process group, killed as a group when done
-    or after ``timeout`` seconds.
+    One browser run for the DOM dump and, if ``screenshot`` is given, one for
+    the PNG; each with a fresh empty profile and in its own process group,
+    killed as a group when done or after ``timeout`` seconds.
     """
     flags = [
         "--headless",
@@ -538,7 +544,10 @@ def chromium_render(
         "--virtual-time-budget=20000",
     ]
     dom = ""
-    for kind, flag in (("dom", "--dump-dom"), ("png", f"--screenshot={screenshot}")):
+    runs = [("dom", "--dump-dom")]
+    if screenshot is not None:
+        runs.append(("png", f"--screenshot={screenshot}"))
+    for kind, flag in runs:
         profile = Path(tempfile.mkdtemp(prefix=f"chromium-{kind}-", dir=folder))
         command = ["chromium", *flags, f"--user-data-dir={profile}", flag, url]
         browser = Service(f"chromium-{kind}", command, folder)
