@@ -181,15 +181,6 @@ def point_path(name: str) -> str:
     return name.replace("=", "-").replace(",", "_").replace(".", "p")
 
 
-def _turns(scheme: str, n_models: int):
-    from thermia.attacks.core import Turn
-
-    models = range(n_models)
-    if scheme == "rotate":
-        return [Turn(t, tuple(m for m in models if m != t)) for t in models]
-    return [Turn(0, tuple(models[1:]))]
-
-
 def evaluate_point(
     *,
     point: str,
@@ -212,7 +203,7 @@ def evaluate_point(
     import numpy as np
 
     from thermia import tracking
-    from thermia.attacks.core import MembershipView, run_attack
+    from thermia.attacks.core import MembershipView, run_attack, scheme_turns
     from thermia.attacks.view import attack_params
     from thermia.data.splits import frame_units, read_split
     from thermia.data.storage import read_meta
@@ -228,7 +219,7 @@ def evaluate_point(
     view = MembershipView(
         logits, meta.label, frame_unit, split.keep[:k], split.pool[:k]
     )
-    turns = _turns(split.scheme, k)
+    turns = scheme_turns(split.scheme, k)
     train_acc, heldout_acc = [], []
     for turn in turns:
         t = turn.target

@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from thermia.attacks.core import Turn, scheme_turns
 from thermia.data.splits import (
     SCHEMES,
     LeakageError,
@@ -158,10 +159,10 @@ def test_shapes_roles_and_seeds(scheme, unit):
     assert len(set(split.seeds.tolist())) == 5
     if scheme == "rotate":
         assert list(split.roles) == ["rotating"] * 5
-        assert split.turns()[2] == (2, (0, 1, 3, 4))
+        assert scheme_turns(scheme, 5)[2] == Turn(2, (0, 1, 3, 4))
     else:
         assert list(split.roles) == ["target"] + ["shadow"] * 4
-        assert split.turns() == [(0, (1, 2, 3, 4))]
+        assert scheme_turns(scheme, 5) == [Turn(0, (1, 2, 3, 4))]
 
 
 @pytest.mark.parametrize(("scheme", "unit"), CASES)

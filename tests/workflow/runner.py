@@ -34,19 +34,9 @@ def write_config(folder: Path, config: dict, name: str = "config.yaml") -> Path:
     return path
 
 
-def snakemake(
-    workdir: Path,
-    configfile: Path,
-    *args: str,
-    timeout: float = 900,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    """Run the workflow in ``workdir``; kill its whole process group on timeout.
-
-    ``MLFLOW_TRACKING_URI`` is dropped from the caller's environment (runs log to
-    the study's own store) unless ``env``, added last, sets it again.
-    """
-    command = [
+def snakemake_command(workdir: Path, configfile: Path, *args: str) -> list[str]:
+    """The command line that runs the workflow in ``workdir`` on 2 cores."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -60,9 +50,30 @@ def snakemake(
         "2",
         *args,
     ]
+
+
+def snakemake_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment with a test salt and without its MLflow URI."""
     environment = {**os.environ, "THERMIA_SALT": "test-salt"}
     environment.pop("MLFLOW_TRACKING_URI", None)
-    environment.update(env or {})
+    environment.update(extra or {})
+    return environment
+
+
+def snakemake(
+    workdir: Path,
+    configfile: Path,
+    *args: str,
+    timeout: float = 900,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run the workflow in ``workdir``; kill its whole process group on timeout.
+
+    ``MLFLOW_TRACKING_URI`` is dropped from the caller's environment (runs log to
+    the study's own store) unless ``env``, added last, sets it again.
+    """
+    command = snakemake_command(workdir, configfile, *args)
+    environment = snakemake_env(env)
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

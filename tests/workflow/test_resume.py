@@ -6,11 +6,10 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from runner import REPO, TINY, snakemake, write_config
+from runner import TINY, snakemake, snakemake_command, snakemake_env, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -28,26 +27,11 @@ def _finished_models(log_text: str) -> set[str]:
 
 
 def _start(workdir, configfile, log):
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-    ]
-    env = {**os.environ, "THERMIA_SALT": "test-salt"}
-    env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.Popen(
-        command,
+        snakemake_command(workdir, configfile),
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=env,
+        env=snakemake_env(),
         start_new_session=True,
     )
 

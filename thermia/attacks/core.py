@@ -117,6 +117,14 @@ class Turn:
     shadows: tuple[int, ...]
 
 
+def scheme_turns(scheme: str, n_models: int) -> list[Turn]:
+    """The turns of a split scheme: model 0 against the rest, or each in turn."""
+    models = range(n_models)
+    if scheme == "rotate":
+        return [Turn(t, tuple(m for m in models if m != t)) for t in models]
+    return [Turn(0, tuple(models[1:]))]
+
+
 AttackFn = Callable[
     [
         MembershipView,

@@ -18,7 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from thermia.attacks.core import MembershipView, Turn, run_attack
+from thermia.attacks.core import MembershipView, Turn, run_attack, scheme_turns
 from thermia.data.splits import frame_units, read_split
 from thermia.data.storage import read_meta
 from thermia.io import atomic_path
@@ -80,12 +80,7 @@ def read_view(path: str | Path) -> tuple[MembershipView, list[Turn], dict[str, A
         )
         attrs = dict(f.attrs)
         attrs["unit_ids"] = f["unit_ids"].asstr()[:]
-    models = range(view.n_models)
-    if attrs["scheme"] == "rotate":
-        turns = [Turn(t, tuple(m for m in models if m != t)) for t in models]
-    else:
-        turns = [Turn(0, tuple(models[1:]))]
-    return view, turns, attrs
+    return view, scheme_turns(attrs["scheme"], view.n_models), attrs
 
 
 def attack_params(attack: str, settings: dict[str, Any]) -> dict[str, Any]:

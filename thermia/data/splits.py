@@ -55,13 +55,6 @@ class Split:
     def n_models(self) -> int:
         return self.keep.shape[0]
 
-    def turns(self) -> list[tuple[int, tuple[int, ...]]]:
-        """Return ``(target, shadows)`` pairs: one, or one per model if rotating."""
-        models = range(self.n_models)
-        if self.scheme == "rotate":
-            return [(t, tuple(m for m in models if m != t)) for t in models]
-        return [(0, tuple(models[1:]))]
-
     def row_hashes(self) -> list[str]:
         return [row_hash(self.unit_ids[k]) for k in self.keep]
 

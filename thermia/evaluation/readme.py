@@ -30,6 +30,9 @@ def _cell(row: dict, key: str) -> str:
     if value == "not resolvable":
         n = row["n_non_members"]
         return f"not resolvable at {n} units"
+    if interval:
+        low, high = (float(v) for v in interval.strip("[]").split(","))
+        interval = f"[{low:.3f}, {high:.3f}]"
     return f"{float(value):.3f} {interval}".strip()
 
 
@@ -172,4 +175,40 @@ def render_study(results: Path) -> str:
     ]
     lines += [f"- {_answer(unit, f, best)}" for f in factors]
     lines += ["", "n/r: not resolvable at this number of non-member units."]
+    lines += _training_cost(results)
     return "\n".join(lines)
+
+
+def _training_cost(results: Path) -> list[str]:
+    """Measured training seconds per model, by input size (median over models)."""
+    import statistics
+
+    import h5py
+
+    size_of, epochs_of = {}, {}
+    for path in (results / "study" / "points").glob("*/metrics.json"):
+        report = json.loads(path.read_text())
+        size_of[report["group"]] = report["settings"]["input_size"]
+    seconds: dict[str, list[float]] = {}
+    for path in (results / "study" / "models").glob("g*/*/predictions.h5"):
+        group = path.parent.parent.name
+        if group not in size_of:
+            continue
+        with h5py.File(path, "r") as f:
+            per_epoch = float(f.attrs["train_seconds"]) / int(f.attrs["epochs"])
+            epochs_of[group] = int(f.attrs["epochs"])
+        seconds.setdefault(size_of[group], []).append(per_epoch)
+    if not seconds:
+        return []
+    lines = [
+        "",
+        "Measured training time per model and epoch on one CPU core (median over "
+        "the study's models; the training set is half of the units):",
+        "",
+        "| input size | seconds per epoch | models |",
+        "|---|---|---|",
+    ]
+    for size in sorted(seconds, key=lambda v: int(v.split("x")[0])):
+        values = seconds[size]
+        lines.append(f"| {size} | {statistics.median(values):.2f} | {len(values)} |")
+    return lines
