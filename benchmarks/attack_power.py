@@ -229,13 +229,16 @@ def verdict(thermia: dict[str, dict[str, Any]], art: dict[str, dict[str, Any]]) 
     key = "tpr_at_fpr_0.01"
     best, best_art = _best(thermia, key), _best(art, key)
     ours, theirs = thermia[best][key], art[best_art][key]
+    if theirs is None or ours is None:
+        n = art[best_art]["n_non_members"]
+        return (
+            "Verdict (TPR at 1% FPR, thermia vs ART): unresolved (not resolvable "
+            f"at {n} non-member units)."
+        )
     head = (
         f"Verdict (TPR at 1% FPR, best thermia attack {best} vs best ART "
         f"model {best_art}): "
     )
-    if theirs is None or ours is None:
-        n = art[best_art]["n_non_members"]
-        return head + f"unresolved (not resolvable at {n} non-member units)."
     figures = f"{best} {ours:.3f} vs ART {theirs:.3f}"
     low, high = thermia[best][f"{key}_ci_low"], art[best_art][f"{key}_ci_high"]
     if low is not None and high is not None and low <= high:
