@@ -173,6 +173,7 @@ def memorising():
 
 @pytest.fixture(scope="module")
 def memorising_disjoint():
+    """As :func:`memorising`, with target and shadows on disjoint pools."""
     view, train_accuracy = train_view(
         seed=101, n_classes=10, epochs=20, scheme="disjoint"
     )
@@ -190,6 +191,7 @@ def untrained():
 
 
 def check_caught(view, train_accuracy, result):
+    """A memorising target: unit AUC above 0.9, members scored higher."""
     # The premise: the target got every training frame right.
     assert train_accuracy[0] == 1.0
     member = result.unit_member
