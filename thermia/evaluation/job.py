@@ -263,6 +263,7 @@ def write_report(
             if value != "not resolvable":
                 summary[f"{row['attack']}/{row['level']}/{key}"] = float(value)
     client.log_metrics(summary)
+    client.set_tags({"thermia.split_hash": ",".join(m["row_hash"] for m in models)})
     client.log_artifact(summary_path)
     client.log_artifact(roc_path)
     log.info("summary of %d attacks written to %s", len(attacks), summary_path)

@@ -44,6 +44,7 @@ def train_model(
     run_kind: str = "model",
     run_key_prefix: str = "",
     resume_dir: str | Path | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Train model ``model_index`` on its row of ``keep`` and predict every frame.
 
@@ -86,7 +87,7 @@ def train_model(
         kind=run_kind,
         key=f"{run_key_prefix}{model_index}-{row_hash}",
         name=f"model-{model_index}-{role}",
-        tags={"thermia.role": role, "thermia.split_hash": row_hash},
+        tags={"thermia.role": role, "thermia.split_hash": row_hash, **(tags or {})},
     ) as run:
         run.log_params(
             {

@@ -19,5 +19,6 @@ train_model(
     run_kind="study_model",
     run_key_prefix=f"{snakemake.wildcards.group}/",
     resume_dir=snakemake.params.resume_dir,
+    tags={"thermia.model_group": snakemake.wildcards.group},
     **snakemake.params.tracking,
 )
