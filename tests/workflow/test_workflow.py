@@ -65,6 +65,7 @@ def test_mlflow_holds_the_metrics(tiny_run):
     assert kinds.count("model") == 3
     assert kinds.count("attack") == len(ATTACKS)
     parent = next(r for r in runs if r.data.tags["thermia.kind"] == "study")
+    assert len(parent.data.tags["thermia.split_hash"].split(",")) == 3
     for run in runs:
         assert (
             run.data.tags["thermia.config_hash"]
