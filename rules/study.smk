@@ -4,6 +4,19 @@ rule study:
         expand(f"{STUDY_DIR}/figures/{{factor}}.png", factor=STUDY_FACTORS),
 
 
+rule study_tracking:
+    output:
+        f"{STUDY_DIR}/tracking/parent.json",
+    log:
+        f"{RESULTS}/logs/study/tracking.log",
+    conda:
+        "../envs/thermia.yaml"
+    params:
+        tracking=tracking_params(),
+    script:
+        "../workflow/scripts/study_tracking.py"
+
+
 rule study_ingest:
     input:
         code=package_code("data"),
@@ -73,6 +86,7 @@ rule study_train:
         leakage=lambda wc: (
             f"{STUDY_DIR}/splits/{study_group(wc)['split']}/leakage.json"
         ),
+        tracking=f"{STUDY_DIR}/tracking/parent.json",
         code=package_code("train"),
     output:
         checkpoint=f"{STUDY_DIR}/models/{{group}}/{{model}}/model.ckpt",

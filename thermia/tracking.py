@@ -217,11 +217,17 @@ def child_run(
 
 
 def open_study(
-    out_path: str | Path, config: dict[str, Any], uri: str, experiment: str
+    out_path: str | Path,
+    config: dict[str, Any],
+    uri: str,
+    experiment: str,
+    parent_hash: str | None = None,
+    name: str = "study",
 ) -> str:
     """Create (or migrate) the store and the parent run before any job logs.
 
-    Writes the parent run's id to ``out_path`` as JSON and returns it.
+    The parent is keyed by ``parent_hash`` (by default the configuration's
+    hash). Writes the parent run's id to ``out_path`` as JSON and returns it.
     """
     import json
 
@@ -229,8 +235,8 @@ def open_study(
     from thermia.io import atomic_path
 
     uri = resolve_uri(uri)
-    digest = config_hash(config)
-    run_id = parent_run(uri, experiment, digest)
+    digest = parent_hash or config_hash(config)
+    run_id = parent_run(uri, experiment, digest, name=name)
     client = _client(uri)
     resolved = json.dumps(config, indent=2, sort_keys=True)
     existing = {a.path for a in retry(lambda: client.list_artifacts(run_id), "list")}
