@@ -15,11 +15,11 @@ from thermia.data.splits import (
     Split,
     check_leakage,
     frame_units,
-    make_split,
     read_row_hashes,
     read_split,
     row_hash,
     split_from_frames,
+    split_from_meta,
     unit_strata,
     write_split,
 )
@@ -56,16 +56,8 @@ def build_meta(n_subjects: int = 30, sessions_per_label: int = 2, frames: int = 
 
 
 def split_of(meta, unit, scheme, n_models=4, seed=0, **kwargs) -> Split:
-    unit_ids, index = frame_units(meta, unit)
-    strata = unit_strata(meta, unit, index)
-    return make_split(
-        unit_ids,
-        strata,
-        unit=unit,
-        scheme=scheme,
-        n_models=n_models,
-        seed=seed,
-        **kwargs,
+    return split_from_meta(
+        meta, unit=unit, scheme=scheme, n_models=n_models, seed=seed, **kwargs
     )
 
 

@@ -203,23 +203,20 @@ def make_split(
     )
 
 
-def split_from_frames(
-    frames_path, *, unit, scheme, n_models, seed, target_fraction, unit_fraction=1.0
-):
-    """Read a frames file and draw its membership matrix."""
-    meta = read_meta(frames_path)
+def split_from_meta(meta: FrameMeta, *, unit: str, scheme: str, **options) -> Split:
+    """Draw the membership matrix of the frames described by ``meta``.
+
+    ``options`` are the keyword arguments of :func:`make_split` (``n_models``,
+    ``seed``, ``target_fraction``, ``unit_fraction``).
+    """
     unit_ids, index = frame_units(meta, unit)
     strata = unit_strata(meta, unit, index)
-    return make_split(
-        unit_ids,
-        strata,
-        unit=unit,
-        scheme=scheme,
-        n_models=n_models,
-        seed=seed,
-        target_fraction=target_fraction,
-        unit_fraction=unit_fraction,
-    )
+    return make_split(unit_ids, strata, unit=unit, scheme=scheme, **options)
+
+
+def split_from_frames(frames_path: str | Path, **options) -> Split:
+    """Read a frames file and draw its membership matrix."""
+    return split_from_meta(read_meta(frames_path), **options)
 
 
 def write_split(path: str | Path, split: Split) -> None:
