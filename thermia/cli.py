@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from thermia.config import ConfigError, load_config
@@ -13,35 +14,37 @@ log = logging.getLogger("thermia")
 
 
 def check(configfile: str) -> int:
-    """Validate a configuration and, for a manifest, every row and file header."""
+    """Validate a configuration and, for a manifest, every row and frame.
+
+    A manifest is ingested into a temporary folder that is removed afterwards,
+    so the check applies exactly the validation the workflow's ingest applies.
+    """
+    import tempfile
+
+    from thermia.data.ingest import ingest
+    from thermia.data.manifest import warn_if_unit_finer_than_subject
+    from thermia.data.storage import read_meta
+
     config = load_config(configfile)
     log.info("%s: configuration valid", configfile)
+    with warnings.catch_warnings():  # logged already; print it once
+        warnings.simplefilter("ignore")
+        warn_if_unit_finer_than_subject(config["split"]["membership_unit"])
     data = config["data"]
     if data["source"] == "manifest":
-        from thermia.data.manifest import read_manifest
-        from thermia.data.readers import read_frame
-
-        manifest = data["manifest"]
-        rows, names = read_manifest(
-            manifest["path"], manifest["label_column"], manifest["labels"]
-        )
-        shapes = set()
-        for row in rows:
-            frame, scale = read_frame(row.path)
-            shapes.add((frame.shape, str(frame.dtype), scale))
-        if len(shapes) > 1:
-            raise ValueError(f"{manifest['path']}: frames differ: {sorted(shapes)}")
-        subjects = len({r.subject for r in rows})
-        sessions = len({(r.subject, r.session) for r in rows})
-        log.info(
-            "%s: %d frames, %d subjects, %d sessions, classes %s, frames %s",
-            manifest["path"],
-            len(rows),
-            subjects,
-            sessions,
-            ", ".join(names),
-            shapes.pop(),
-        )
+        with tempfile.TemporaryDirectory(prefix="thermia-check-") as folder:
+            frames = Path(folder) / "frames.h5"
+            ingest(frames, data, seed=config["seed"])
+            meta = read_meta(frames)
+            log.info(
+                "%s: %d frames, %d subjects, %d sessions, classes %s, scale %s",
+                data["manifest"]["path"],
+                meta.n_frames,
+                len(set(meta.subject)),
+                len(set(zip(meta.subject, meta.session, strict=True))),
+                ", ".join(meta.label_names),
+                meta.attrs["radiometric_scale"],
+            )
     return 0
 
 

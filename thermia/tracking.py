@@ -100,8 +100,16 @@ def _experiment_id(client, name: str) -> str:
     experiment = retry(lambda: client.get_experiment_by_name(name), "lookup")
     if experiment is not None:
         return experiment.experiment_id
+    location = None
+    if client.tracking_uri.startswith("sqlite:///"):
+        # Artifacts beside the database, not in the working directory's mlruns/.
+        store = Path(client.tracking_uri.removeprefix("sqlite:///")).resolve()
+        location = (store.parent / "mlartifacts").as_uri()
     try:
-        return retry(lambda: client.create_experiment(name), "create experiment")
+        return retry(
+            lambda: client.create_experiment(name, artifact_location=location),
+            "create experiment",
+        )
     except Exception:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

@@ -33,6 +33,7 @@ def test_default_layout_round_trips_through_ingest(tmp_path):
         ["p1/s1/calm/a.png", "p1/s1/calm/b.png", "p2/s7/stress/c.png", ".cache/x.png"],
     )
     (raw / "notes.txt").write_text("not a frame")
+    (raw / "p1/s1/calm/Thumbs.db").write_bytes(b"\x00junk that matches the pattern")
     out = build_manifest(raw, out_csv=tmp_path / "manifest.csv")
     rows = read_rows(out)
     assert [r["path"] for r in rows] == [

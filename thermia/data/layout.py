@@ -15,6 +15,7 @@ import logging
 import re
 from pathlib import Path
 
+from thermia.data.readers import FrameReadError, detect_format
 from thermia.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -97,13 +98,24 @@ def build_manifest(
         if match is None:
             skipped += 1
             continue
+        try:
+            detect_format(path)
+        except FrameReadError:
+            log.warning("%s: not a frame file, left out", relative)
+            skipped += 1
+            continue
         row = {"path": path.relative_to(out.parent).as_posix()}
         row.update(match.groupdict())
         rows.append(row)
     if not rows:
         raise LayoutError(f"{root}: no file matches the pattern {pattern!r}")
     if skipped:
-        log.warning("%s: %d file(s) do not match %r", root, skipped, pattern)
+        log.warning(
+            "%s: %d file(s) left out (not matching %r, or not frames)",
+            root,
+            skipped,
+            pattern,
+        )
     columns = ["path", *_REQUIRED, *[f for f in fields if f not in _REQUIRED]]
     with atomic_path(out) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
