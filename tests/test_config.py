@@ -216,3 +216,10 @@ def test_config_hash_ignores_tracking(shipped):
     }
     assert config_hash(changed) == config_hash(shipped)
     assert config_hash(copy.deepcopy(shipped)) == config_hash(shipped)
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("model:\n  epochs: 2\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="'epochs' is given twice"):
+        load_config(path)

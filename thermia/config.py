@@ -77,11 +77,26 @@ def _check_consistency(config: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: split.n_models must be at least 2")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML file (safe loader) and return the validated configuration."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such configuration file") from exc
     except yaml.YAMLError as exc:
