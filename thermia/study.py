@@ -207,9 +207,9 @@ def evaluate_point(
     from thermia.attacks.view import attack_params
     from thermia.data.splits import frame_units, read_split
     from thermia.data.storage import read_meta
-    from thermia.evaluation.job import frame_weights, score_metrics
+    from thermia.evaluation.job import attack_metrics, flat_metrics
     from thermia.io import atomic_path
-    from thermia.train.fit import read_logits, unit_balanced_accuracy
+    from thermia.train.fit import model_accuracies, read_logits
 
     split = read_split(split_path)
     meta = read_meta(frames_path)
@@ -220,14 +220,18 @@ def evaluate_point(
         logits, meta.label, frame_unit, split.keep[:k], split.pool[:k]
     )
     turns = scheme_turns(split.scheme, k)
-    train_acc, heldout_acc = [], []
-    for turn in turns:
-        t = turn.target
-        correct = logits[t].argmax(axis=1) == meta.label
-        held = split.keep[t][frame_unit]
-        out = (split.pool[t] & ~split.keep[t])[frame_unit]
-        train_acc.append(unit_balanced_accuracy(correct, frame_unit, held))
-        heldout_acc.append(unit_balanced_accuracy(correct, frame_unit, out))
+    accuracies = np.array(
+        [
+            model_accuracies(
+                logits[t.target],
+                meta.label,
+                frame_unit,
+                split.keep[t.target],
+                split.pool[t.target],
+            )
+            for t in turns
+        ]
+    )
     seed = config["seed"]
     evaluation = config["evaluation"]
     results = {}
@@ -238,25 +242,7 @@ def evaluate_point(
         results[attack] = {
             "aggregation": list(r.aggregation),
             "decisions_source": list(r.decisions_source),
-            "unit": score_metrics(
-                r.unit_member,
-                r.unit_score,
-                r.unit_id,
-                r.unit_turn,
-                r.unit_threshold,
-                evaluation,
-                seed,
-            ),
-            "frame": score_metrics(
-                r.member,
-                r.frame_score,
-                r.unit,
-                r.turn,
-                r.frame_threshold,
-                evaluation,
-                seed,
-                sample_weight=frame_weights(r.unit, r.turn),
-            ),
+            **attack_metrics(r, evaluation, seed),
         }
         log.info(
             "%s / %s: unit AUC %.3f", point, attack, results[attack]["unit"]["auc"]
@@ -268,8 +254,8 @@ def evaluate_point(
         "group": group,
         "scheme": split.scheme,
         "target": {
-            "train_accuracy": float(np.mean(train_acc)),
-            "heldout_accuracy": float(np.mean(heldout_acc)),
+            "train_accuracy": float(accuracies[:, 0].mean()),
+            "heldout_accuracy": float(accuracies[:, 1].mean()),
         },
         "attacks": results,
     }
@@ -290,10 +276,9 @@ def evaluate_point(
         run.log_params({f"study/{k}": v for k, v in settings.items()})
         metrics = {f"target/{k}": v for k, v in report["target"].items()}
         for attack, values in results.items():
-            for level in ("unit", "frame"):
-                for key, value in values[level].items():
-                    if isinstance(value, float):
-                        metrics[f"{attack}/{level}/{key}"] = value
+            metrics.update(
+                {f"{attack}/{k}": v for k, v in flat_metrics(values).items()}
+            )
         run.log_metrics(metrics)
         run.log_artifact(out_path)
     return report

@@ -71,6 +71,37 @@ def score_metrics(
     return out
 
 
+def attack_metrics(
+    result: AttackResult, settings: dict[str, Any], seed: int
+) -> dict[str, dict[str, Any]]:
+    """Unit-level and frame-level metrics of one attack's scores.
+
+    Frame-level figures weight each (turn, unit) equally; both levels use the
+    thresholds the attack chose on its shadows.
+    """
+    return {
+        "unit": score_metrics(
+            result.unit_member,
+            result.unit_score,
+            result.unit_id,
+            result.unit_turn,
+            result.unit_threshold,
+            settings,
+            seed,
+        ),
+        "frame": score_metrics(
+            result.member,
+            result.frame_score,
+            result.unit,
+            result.turn,
+            result.frame_threshold,
+            settings,
+            seed,
+            sample_weight=frame_weights(result.unit, result.turn),
+        ),
+    }
+
+
 def evaluate_attack(
     *,
     scores_path: str | Path,
@@ -90,25 +121,7 @@ def evaluate_attack(
         unit_ids = f["unit_ids"].asstr()[:]
         unit_kind = str(f.attrs["unit"])
         row_hashes = json.loads(f.attrs["row_hash"])
-    frame = score_metrics(
-        result.member,
-        result.frame_score,
-        result.unit,
-        result.turn,
-        result.frame_threshold,
-        settings,
-        seed,
-        sample_weight=frame_weights(result.unit, result.turn),
-    )
-    unit = score_metrics(
-        result.unit_member,
-        result.unit_score,
-        result.unit_id,
-        result.unit_turn,
-        result.unit_threshold,
-        settings,
-        seed,
-    )
+    levels = attack_metrics(result, settings, seed)
     report = {
         "attack": attack,
         "membership_unit": unit_kind,
@@ -118,8 +131,7 @@ def evaluate_attack(
         "chosen_params": {
             k: np.asarray(v).tolist() for k, v in result.chosen_params.items()
         },
-        "unit": unit,
-        "frame": frame,
+        **levels,
     }
     with atomic_path(outputs["metrics"]) as tmp:
         tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")

@@ -217,6 +217,28 @@ def unit_balanced_accuracy(
     return float(np.mean(totals[held] / counts[held]))
 
 
+def model_accuracies(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    frame_unit: np.ndarray,
+    keep_row: np.ndarray,
+    pool_row: np.ndarray,
+) -> tuple[float, float]:
+    """Return a model's (train, held-out) accuracy, both balanced by unit.
+
+    ``logits`` is ``(n_frames, n_classes)``; ``keep_row`` and ``pool_row`` are
+    the model's rows of the membership matrix, ``(n_units,)``. Held-out
+    accuracy covers the units of its pool that it did not hold.
+    """
+    correct = logits.argmax(axis=1) == labels
+    held = keep_row[frame_unit]
+    heldout = (pool_row & ~keep_row)[frame_unit]
+    return (
+        unit_balanced_accuracy(correct, frame_unit, held),
+        unit_balanced_accuracy(correct, frame_unit, heldout),
+    )
+
+
 def write_predictions(
     path: str | Path,
     logits: np.ndarray,

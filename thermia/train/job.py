@@ -18,7 +18,7 @@ from thermia.io import atomic_path
 from thermia.train.fit import (
     TrainSettings,
     fit_and_predict,
-    unit_balanced_accuracy,
+    model_accuracies,
     write_predictions,
 )
 from thermia.train.inputs import load_inputs
@@ -65,7 +65,6 @@ def train_model(
     meta = read_meta(frames_path)
     _, frame_unit = frame_units(meta, split.unit)
     held = split.keep[model_index][frame_unit]
-    heldout = (split.pool[model_index] & ~split.keep[model_index])[frame_unit]
     settings = TrainSettings(
         epochs=model_config["epochs"],
         batch_size=model_config["batch_size"],
@@ -113,10 +112,16 @@ def train_model(
             resume_dir=resume_dir,
         )
         elapsed = time.perf_counter() - started
-        correct = result.logits.argmax(axis=1) == meta.label
+        train_accuracy, heldout_accuracy = model_accuracies(
+            result.logits,
+            meta.label,
+            frame_unit,
+            split.keep[model_index],
+            split.pool[model_index],
+        )
         final = {
-            "train_accuracy": unit_balanced_accuracy(correct, frame_unit, held),
-            "heldout_accuracy": unit_balanced_accuracy(correct, frame_unit, heldout),
+            "train_accuracy": train_accuracy,
+            "heldout_accuracy": heldout_accuracy,
             "train_seconds": elapsed,
         }
         final["generalisation_gap"] = (
