@@ -1,22 +1,36 @@
 """Decoders for camera-specific thermal files: Seek Thermal, FLIR, Cacophony CPTV.
 
-FLIR radiometric JPEG needs the optional package ``flyr`` and CPTV the optional
-package ``cptv``; FLIR FFF and SEQ raw counts and Seek Thermal ``.mat`` frames
-are decoded here directly.
+Seek Thermal ``.mat`` frames and the raw counts of FLIR FFF files and SEQ videos
+are decoded here directly. FLIR radiometric JPEGs, and FFF/SEQ frames in degrees
+Celsius, need the optional package ``flyr`` (the ``flir`` extra): for FFF/SEQ the
+record directory is still walked here, and each frame's counts and
+camera-information record (Planck constants, emissivity, atmosphere) are handed
+to flyr for the conversion. CPTV needs the optional package ``cptv``.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
+import logging
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 #: FLIR FFF record type holding the raw thermal counts.
 _FFF_RAW = 1
+#: FLIR FFF record type holding the camera information: Planck constants,
+#: emissivity, distance and atmosphere (``flyr.records.RecordIndex.CAMERA_INFO``).
+_FFF_CAMERA_INFO = 32
+#: Bytes of the camera-information record that flyr reads (up to offset 0x340).
+_CAMERA_INFO_SIZE = 0x340
+#: Absolute zero in degrees Celsius; a colder result means damaged constants.
+_ABSOLUTE_ZERO = -273.15
 _FFF_MAGIC = b"FFF\x00"
 _JPEG_FLIR_APP1 = b"FLIR\x00"
 
@@ -163,41 +177,82 @@ def read_flir_jpeg(path: Path, scale: str) -> tuple[np.ndarray, str]:
     raise FrameReadError(f"{path}: a FLIR JPEG cannot be converted to {scale}")
 
 
-def _fff_frames(data: bytes, path: Path) -> list[tuple[int, int, int]]:
-    """Return ``(width, height, offset)`` of the raw counts of each FFF frame."""
+class _FffFrame(NamedTuple):
+    """Where one FFF frame and its records lie in a file's bytes."""
+
+    start: int  #: byte of the frame's ``FFF\0`` header in the file
+    end: int  #: byte just past the frame's last record
+    width: int
+    height: int
+    counts: int  #: byte of the first 16-bit count in the file
+    camera_info: tuple[int, int, int] | None
+    """``(entry, offset, length)`` of the camera-information record, the offset
+    relative to ``start``, or ``None`` when the frame has none."""
+
+
+def _fff_frames(data: bytes, path: Path) -> list[_FffFrame]:
+    """Walk the FFF headers and record directories of an FFF file or SEQ video.
+
+    The header and directory may be little- or big-endian; the version field
+    (100..199) tells which. A SEQ video is a run of FFF frames, each starting
+    just past the last record of the one before.
+
+    Returns
+    -------
+    list of _FffFrame
+        One per frame, in file order.
+
+    Raises
+    ------
+    FrameReadError
+        If a frame has no FFF header, an unknown version, no raw-data record,
+        PNG-packed counts, or is cut short.
+    """
     frames = []
     start = 0
     while start < len(data):
         if data[start : start + 4] != _FFF_MAGIC:
             raise FrameReadError(f"{path}: no FLIR FFF frame at byte {start}")
-        for order in "<>":
-            version, directory, n_records = struct.unpack_from(
-                order + "III", data, start + 0x14
-            )
-            if 100 <= version < 200:
-                break
-        else:
-            raise FrameReadError(f"{path}: unknown FFF version at byte {start}")
-        end, raw = start + 0x40, None
-        for i in range(n_records):
-            kind, _, _, _, offset, length = struct.unpack_from(
-                order + "HHIIII", data, start + directory + 32 * i
-            )
-            if kind == 0:
-                continue
-            end = max(end, start + offset + length)
-            if kind == _FFF_RAW:
-                raw = start + offset
-        if raw is None:
-            raise FrameReadError(f"{path}: FFF frame at byte {start} has no raw data")
-        width, height = struct.unpack_from("<HH", data, raw + 2)
-        if data[raw + 32 : raw + 36] == b"\x89PNG":
-            raise FrameReadError(f"{path}: PNG-packed FFF raw data is not supported")
-        if raw + 32 + 2 * width * height > len(data):
-            raise FrameReadError(f"{path}: FFF frame at byte {start} is truncated")
-        frames.append((width, height, raw + 32))
-        start = end
+        try:
+            frames.append(_fff_frame(data, start, path))
+        except struct.error as exc:
+            raise FrameReadError(
+                f"{path}: FFF frame at byte {start} is truncated"
+            ) from exc
+        start = frames[-1].end
     return frames
+
+
+def _fff_frame(data: bytes, start: int, path: Path) -> _FffFrame:
+    """Read the header and record directory of the FFF frame at byte ``start``."""
+    for order in "<>":
+        version, directory, n_records = struct.unpack_from(
+            order + "III", data, start + 0x14
+        )
+        if 100 <= version < 200:
+            break
+    else:
+        raise FrameReadError(f"{path}: unknown FFF version at byte {start}")
+    end, raw, camera_info = start + 0x40, None, None
+    for i in range(n_records):
+        kind, _, _, _, offset, length = struct.unpack_from(
+            order + "HHIIII", data, start + directory + 32 * i
+        )
+        if kind == 0:
+            continue
+        end = max(end, start + offset + length)
+        if kind == _FFF_RAW:
+            raw = start + offset
+        elif kind == _FFF_CAMERA_INFO:
+            camera_info = (32 * i, offset, length)
+    if raw is None:
+        raise FrameReadError(f"{path}: FFF frame at byte {start} has no raw data")
+    width, height = struct.unpack_from("<HH", data, raw + 2)
+    if data[raw + 32 : raw + 36] == b"\x89PNG":
+        raise FrameReadError(f"{path}: PNG-packed FFF raw data is not supported")
+    if raw + 32 + 2 * width * height > len(data):
+        raise FrameReadError(f"{path}: FFF frame at byte {start} is truncated")
+    return _FffFrame(start, end, width, height, raw + 32, camera_info)
 
 
 def fff_count(path: Path) -> int:
@@ -205,22 +260,126 @@ def fff_count(path: Path) -> int:
     return len(_fff_frames(path.read_bytes(), path))
 
 
-def read_fff(path: Path, indices: Sequence[int] | None) -> np.ndarray:
-    """Raw counts of a FLIR FFF frame or SEQ video, shape ``(n, height, width)``.
+def read_fff(
+    path: Path, indices: Sequence[int] | None, scale: str = "raw_counts"
+) -> tuple[np.ndarray, str]:
+    """Decode frames of a FLIR FFF file or SEQ video.
 
-    A SEQ file is a run of FFF frames; each is decoded from its raw-data
-    record (16-bit little-endian counts). Conversion to Celsius needs the
-    camera's Planck constants and is not done here.
+    A SEQ file is a run of FFF frames; each frame's counts come from its
+    raw-data record (16-bit little-endian). Raw counts need no optional
+    package. Celsius needs flyr: each frame's own camera-information record is
+    parsed by ``flyr.thermal.parse_camera_info`` and its counts converted by
+    ``flyr.thermogram.FlyrThermogram`` with the file's Planck constants,
+    emissivity, object distance, reflected and atmospheric temperatures and
+    humidity, as for a FLIR radiometric JPEG.
+
+    Parameters
+    ----------
+    path
+        The FFF or SEQ file.
+    indices
+        Frames to return, in that order (0-based); ``None`` returns all.
+    scale
+        ``raw_counts`` (what :func:`thermia.data.readers.read_frames` returns
+        for these files when no scale is asked for) or ``celsius``.
+
+    Returns
+    -------
+    frames : np.ndarray, shape (n_frames, height, width)
+        uint16 counts, or float32 degrees Celsius.
+    scale : str
+        ``scale`` as given.
+
+    Raises
+    ------
+    MissingExtraError
+        For ``celsius`` when flyr is not installed.
+    FrameReadError
+        If the file is damaged or truncated, or for ``celsius`` when a frame has
+        no usable camera-information record: missing, cut short, or big-endian
+        (flyr reads it as little-endian only, so it is refused rather than
+        decoded into wrong temperatures).
     """
+    if scale not in ("raw_counts", "celsius"):
+        raise FrameReadError(
+            f"{path}: a FLIR FFF/SEQ file cannot be converted to {scale}"
+        )
+    if scale == "celsius":
+        _extra("flyr", f"{path} (FLIR FFF/SEQ) in celsius")
+        thermal = importlib.import_module("flyr.thermal")
+        thermogram = importlib.import_module("flyr.thermogram")
     data = path.read_bytes()
     frames = _fff_frames(data, path)
-    picked = _pick(path, len(frames), indices)
     out = []
-    for i in picked:
-        width, height, offset = frames[i]
-        counts = np.frombuffer(data, dtype="<u2", count=width * height, offset=offset)
-        out.append(counts.reshape(height, width).astype(np.uint16))
-    return _stack(path, out)
+    for i in _pick(path, len(frames), indices):
+        frame = frames[i]
+        counts = np.frombuffer(
+            data, dtype="<u2", count=frame.width * frame.height, offset=frame.counts
+        ).reshape(frame.height, frame.width)
+        if scale == "raw_counts":
+            out.append(counts.astype(np.uint16))
+            continue
+        info = _camera_info(data, frame, i, path, thermal)
+        try:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                celsius = thermogram.FlyrThermogram(counts, info).celsius
+        except (ArithmeticError, ValueError) as exc:  # math on the constants
+            raise FrameReadError(
+                f"{path}: frame {i}: its camera-information record gives no "
+                f"temperature ({exc!r}); the record looks damaged"
+            ) from exc
+        bad = np.count_nonzero(~np.isfinite(celsius) | (celsius < _ABSOLUTE_ZERO))
+        if bad:
+            raise FrameReadError(
+                f"{path}: frame {i}: {bad} pixel(s) come out non-finite or below "
+                "absolute zero; the camera-information record looks damaged"
+            )
+        out.append(np.asarray(celsius, dtype=np.float32))
+    return _stack(path, out), scale
+
+
+def _camera_info(
+    data: bytes, frame: _FffFrame, index: int, path: Path, thermal
+) -> dict[str, float]:
+    """Parse the camera-information record of one FFF frame with flyr.
+
+    The record has its own byte order, independent of the FFF header's: its
+    first 16-bit word reads 2 in that order (SEQ videos are seen with a
+    big-endian header and little-endian records). flyr reads the record as
+    little-endian, so a big-endian one is refused. A relative humidity stored
+    in percent, as some FFF files do, is brought to the fraction flyr expects.
+    """
+    where = f"{path}: frame {index} (FFF frame at byte {frame.start})"
+    if frame.camera_info is None:
+        raise FrameReadError(
+            f"{where} has no camera-information record, so no Planck constants; "
+            "it can only be read as raw_counts"
+        )
+    entry, offset, length = frame.camera_info
+    record = data[frame.start + offset : frame.start + offset + length]
+    if len(record) < length:
+        raise FrameReadError(f"{where}: camera-information record is truncated")
+    if length < _CAMERA_INFO_SIZE:
+        raise FrameReadError(
+            f"{where}: camera-information record has {length} bytes, fewer than "
+            f"the {_CAMERA_INFO_SIZE} that hold the Planck constants"
+        )
+    if record[:2] == b"\x00\x02":
+        raise FrameReadError(
+            f"{where}: camera-information record is big-endian, which flyr "
+            "cannot read; read the file as raw_counts instead"
+        )
+    if record[:2] != b"\x02\x00":
+        raise FrameReadError(
+            f"{where}: camera-information record has an unknown byte-order "
+            f"mark {record[:2].hex()}"
+        )
+    stream = io.BytesIO(data[frame.start : frame.end])
+    info = thermal.parse_camera_info(stream, (entry, _FFF_CAMERA_INFO, offset, length))
+    if info["relative_humidity"] > 2:
+        log.debug("%s: relative humidity stored in percent", where)
+        info["relative_humidity"] /= 100
+    return info
 
 
 # -- Cacophony CPTV ----------------------------------------------------------------

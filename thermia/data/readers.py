@@ -4,11 +4,13 @@ Every reader returns frames of shape ``(n_frames, height, width)`` together with
 the radiometric scale of their pixels, one of :data:`SCALES`:
 
 ``raw_counts``
-    sensor counts (16-bit TIFF/PNG, NumPy integer arrays, FLIR FFF/SEQ, CPTV,
-    Seek Thermal flat-field corrected frames);
+    sensor counts (16-bit TIFF/PNG, NumPy integer arrays, FLIR FFF/SEQ unless
+    Celsius is asked for, CPTV, Seek Thermal flat-field corrected frames);
 ``celsius``
     temperatures in degrees Celsius (float TIFF, NumPy float arrays, FLIR
-    radiometric JPEG decoded with its Planck constants);
+    radiometric JPEG unless raw counts are asked for, FLIR FFF/SEQ when
+    Celsius is asked for; the FLIR files through their own Planck constants,
+    with the optional package flyr);
 ``intensity8``
     8-bit grey levels (8-bit PNG/TIFF/JPEG, grey images stored as RGB).
 
@@ -136,8 +138,11 @@ def read_frames(
         accepts ``None`` or ``[0]``.
     scale
         The radiometric scale wanted, or ``None`` for the file's own scale.
-        Only FLIR radiometric JPEGs can be converted (``celsius`` by default,
-        or ``raw_counts``); any other mismatch is an error.
+        Only FLIR files can be converted: a radiometric JPEG gives
+        ``celsius`` by default, or ``raw_counts``; an FFF file or SEQ video
+        gives ``raw_counts`` by default, or ``celsius``. Celsius from either
+        needs flyr (:class:`MissingExtraError` otherwise). Any other mismatch
+        is an error.
 
     Returns
     -------
@@ -173,7 +178,7 @@ def decode_frames(
         frames, native = _numeric(_npz_stack(path), path, indices)
         indices = None
     elif fmt == "fff":
-        frames, native = cameras.read_fff(path, indices), "raw_counts"
+        frames, native = cameras.read_fff(path, indices, scale or "raw_counts")
         indices = None
     else:
         frames, native = cameras.read_cptv(path, indices), "raw_counts"
