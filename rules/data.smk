@@ -7,6 +7,7 @@ rule ingest:
         f"{RESULTS}/logs/ingest.log",
     conda:
         "../envs/thermia.yaml"
+    threads: 2
     params:
         data=config["data"],
         seed=config["seed"],

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import h5py
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from thermia.data.ingest import ingest_manifest
+from thermia.data import ingest
+from thermia.data.ingest import BATCH, ingest_manifest
 from thermia.data.manifest import ManifestError
 from thermia.data.readers import FrameReadError
 
@@ -254,6 +256,62 @@ def test_stack_index_out_of_range(tmp_path):
     )
 
 
+def many_frames(folder: Path, n: int = 300) -> list[str]:
+    """``n`` distinct frames over several batches: PNG files and a NumPy stack."""
+    lines = good_inputs(folder)
+    stack = np.stack([frame(100 + i) for i in range(n - len(lines))])
+    np.save(folder / "clip.npy", stack)
+    return [*lines, "clip.npy,s3,s3_a,a,"]
+
+
+@pytest.mark.parametrize("threads", [0, 1, 3])
+def test_decoding_threads_change_nothing(tmp_path, monkeypatch, threads):
+    """Batches decoded ahead, into reused buffers, land in order and intact.
+
+    The writer is slowed down and checks that no batch changes while it holds
+    it, which is when a decoding thread running ahead could overwrite it.
+    """
+    manifest = write_manifest(tmp_path, many_frames(tmp_path))
+    expected = ingest_manifest(tmp_path / "serial.h5", manifest, threads=0)
+
+    def slow(blocks):
+        for block in blocks:
+            held = block.frames.copy()
+            time.sleep(0.05)  # time enough for every thread to run ahead
+            np.testing.assert_array_equal(block.frames, held)
+            yield block
+
+    def write_slowly(path, blocks, **options):
+        return real(path, slow(blocks), **options)
+
+    real = ingest.write_frames
+    monkeypatch.setattr(ingest, "write_frames", write_slowly)
+    digest = ingest_manifest(tmp_path / "t.h5", manifest, threads=threads)
+    assert digest == expected
+    with h5py.File(tmp_path / "t.h5") as f, h5py.File(tmp_path / "serial.h5") as g:
+        assert f["frames"].shape[0] == 300 > 4 * BATCH
+        np.testing.assert_array_equal(f["frames"][:], g["frames"][:])
+        np.testing.assert_array_equal(f["frames"][-1], frame(100 + 295))
+
+
+def test_late_bad_frame_with_threads(tmp_path):
+    """A bad frame several batches in still names its line and leaves nothing."""
+    lines = many_frames(tmp_path)
+    Image.fromarray(frame(7, shape=(48, 64))).save(tmp_path / "big.png")
+    assert_fails_cleanly(
+        tmp_path, [*lines, "big.png,s4,y,a,0"], r"line 7: big.png is 48x64", threads=3
+    )
+
+
+def test_compression_none_by_name(tmp_path):
+    """``none`` as written in a configuration is the same as no compression."""
+    manifest = write_manifest(tmp_path, good_inputs(tmp_path))
+    digest = ingest_manifest(tmp_path / "a.h5", manifest, compression="none")
+    assert digest == ingest_manifest(tmp_path / "b.h5", manifest)
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f.attrs["compression"] == "none" and f["frames"].chunks is None
+
+
 def test_in_car_frames(tmp_path):
     root = shared() / "data" / "thermal-incar"
     if not (root / "manifest.csv").is_file():
@@ -324,7 +382,8 @@ def test_memory_stays_flat(tmp_path):
         for path in folder.iterdir():
             path.unlink()
     print(growth)  # noqa: T201 (shown with pytest -s)
-    # 20,000 frames are 1.5 GB; ten times the frames may cost a few MB more
-    # (the per-frame hashes and metadata), never the frames themselves.
-    assert growth[20_000] < 300 * 2**20
-    assert growth[20_000] - growth[2_000] < 64 * 2**20
+    # 20,000 frames are 1.5 GB. Ingest holds a few batches of 64 frames (5 MB
+    # each) and, per frame, its manifest row and hash: about 0.5 kB, so ten
+    # times the frames may cost a few MB more, never the frames themselves.
+    assert growth[20_000] < 64 * 2**20
+    assert growth[20_000] - growth[2_000] < 16 * 2**20

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
 
+import h5py
 import numpy as np
 import pytest
 
+from thermia.data.cameras import MissingExtraError
 from thermia.data.storage import (
     FrameBlock,
     frame_digests,
@@ -39,17 +43,19 @@ def blocks_of(columns: dict, sizes) -> list[FrameBlock]:
     return out
 
 
-def write(path, columns: dict, sizes=None, n_frames=None) -> str:
+def write(path, columns: dict, sizes=None, n_frames=None, blocks=None, **options):
+    """Write ``columns`` in blocks of ``sizes`` (or the given ``blocks``)."""
     n = len(columns["frames"])
     return write_frames(
         path,
-        blocks_of(columns, sizes or [n]),
+        blocks_of(columns, sizes or [n]) if blocks is None else blocks,
         n_frames=n if n_frames is None else n_frames,
         shape=columns["frames"].shape[1:],
         dtype=columns["frames"].dtype,
         label_names=LABEL_NAMES,
         source="test",
         radiometric_scale="counts",
+        **options,
     )
 
 
@@ -125,3 +131,92 @@ def test_frame_digests_hash_each_frame(tmp_path):
     assert list(digests) == expected
     assert digests[5] == digests[2]
     assert len(set(digests)) == len(digests) - 1
+
+
+def test_content_hash_matches_a_reference_computation(tmp_path):
+    """The hash is SHA-256 of shape and dtype, each frame's SHA-256, the metadata."""
+    columns = sample()
+    reference = hashlib.sha256(json.dumps([[6, 8], "uint16"]).encode())
+    for frame in columns["frames"]:
+        reference.update(hashlib.sha256(frame.tobytes()).digest())
+    meta = hashlib.sha256()
+    for i in range(len(columns["frames"])):
+        row = [str(columns[k][i]) for k in ("subject", "session")]
+        row += [int(columns[k][i]) for k in ("label", "frame")]
+        meta.update(json.dumps(row).encode())
+    reference.update(meta.digest())
+    assert write(tmp_path / "a.h5", columns, sizes=[4, 8]) == reference.hexdigest()
+
+
+def test_digests_given_by_the_producer(tmp_path):
+    columns = sample()
+    blocks = blocks_of(columns, [5, 7])
+    given = [
+        FrameBlock(**{**vars(b), "digests": [_sha(f) for f in b.frames]})
+        for b in blocks
+    ]
+    assert write(tmp_path / "a.h5", columns, blocks=given) == write(
+        tmp_path / "b.h5", columns
+    )
+    short = [FrameBlock(**{**vars(blocks[0]), "digests": [b"x"] * 4})]
+    with pytest.raises(ValueError, match=r"c\.h5: a block's digests are not one per"):
+        write(tmp_path / "c.h5", columns, blocks=short, n_frames=5)
+    assert not (tmp_path / "c.h5").exists()
+
+
+def _sha(frame: np.ndarray) -> bytes:
+    return hashlib.sha256(frame.tobytes()).digest()
+
+
+@pytest.mark.parametrize(
+    ("compression", "chunks", "recorded"),
+    [(None, None, "none"), ("none", None, "none"), ("lzf", (1, 6, 8), "lzf")],
+)
+def test_layout_follows_compression(tmp_path, compression, chunks, recorded):
+    """Uncompressed frames are contiguous; compressed ones one chunk per frame."""
+    columns = sample()
+    path = tmp_path / "frames.h5"
+    plain = write(tmp_path / "plain.h5", columns)
+    digest = write(path, columns, compression=compression)
+    assert digest == plain  # the content hash ignores the storage
+    with h5py.File(path) as f:
+        assert f["frames"].chunks == chunks
+        assert f.attrs["compression"] == recorded
+        np.testing.assert_array_equal(f["frames"][:], columns["frames"])
+
+
+def write_compressed(path, compression: str) -> str:
+    return write(path, sample(), compression=compression)
+
+
+def test_blosc_lz4_round_trip(tmp_path):
+    pytest.importorskip("hdf5plugin", reason="the blosc extra is not installed")
+    path = tmp_path / "frames.h5"
+    assert write_compressed(path, "blosc-lz4") == write(tmp_path / "p.h5", sample())
+    with h5py.File(path) as f:
+        assert f.attrs["compression"] == "blosc-lz4"
+        assert f["frames"].chunks == (1, 6, 8)
+        assert str(32001) in f["frames"]._filters  # the Blosc filter's HDF5 id
+    frames = np.concatenate([b for _, b in iter_frames(path)])
+    np.testing.assert_array_equal(frames, sample()["frames"])
+
+
+def test_blosc_lz4_without_hdf5plugin(tmp_path, monkeypatch):
+    written = tmp_path / "written.h5"
+    if importlib.util.find_spec("hdf5plugin") is not None:
+        write_compressed(written, "blosc-lz4")
+    monkeypatch.setitem(sys.modules, "hdf5plugin", None)  # import now fails
+    path = tmp_path / "out" / "frames.h5"
+    path.parent.mkdir()
+    with pytest.raises(MissingExtraError, match=r"frames.h5: compression blosc-lz4"):
+        write_compressed(path, "blosc-lz4")
+    assert list(path.parent.iterdir()) == []
+    if written.exists():
+        with pytest.raises(MissingExtraError, match=r"written.h5: .*pip install"):
+            next(iter_frames(written))
+
+
+def test_unknown_compression_leaves_no_file(tmp_path):
+    with pytest.raises(ValueError, match=r"frames.h5: unknown compression 'zstd'"):
+        write_compressed(tmp_path / "frames.h5", "zstd")
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from thermia.data.storage import FrameBlock, write_frames
 
 log = logging.getLogger(__name__)
 
-BATCH = 256
+BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def ingest_manifest(
     scale: str | None = None,
     compression: str | None = None,
     compression_opts: int | None = None,
-    prefetch: bool = True,
+    threads: int = 2,
 ) -> str:
     """Decode every frame of ``manifest`` into ``path``; return its content hash.
 
@@ -106,12 +107,13 @@ def ingest_manifest(
         Radiometric scale to ingest in (``raw_counts``, ``celsius``,
         ``intensity8``); ``None`` takes the first frame's.
     compression, compression_opts
-        h5py filter for the frames (``None``, ``"lzf"``, ``"gzip"``), recorded
-        in the file's ``compression`` attribute.
-    prefetch
-        Decode the next batch in one background thread while the current one
-        is checked and written; ``False`` does everything in the caller's
-        thread.
+        HDF5 compression of the frames, one of
+        :data:`thermia.data.storage.COMPRESSIONS` (``None``: none), and its
+        level; recorded in the file's ``compression`` attribute.
+    threads
+        Background threads that decode and check frames, each a batch ahead,
+        while the caller's thread hashes and writes; ``0`` does everything in
+        the caller's thread.
     """
     rows, names = read_manifest(manifest, label_column, labels)
     items = _plan(manifest, rows)
@@ -123,13 +125,25 @@ def ingest_manifest(
     owner: dict[bytes, _Item] = {}
     repeats = 0
 
+    # One batch buffer per decoding thread, plus the one being written; batch
+    # k always takes buffer k % len(buffers) (see _batches for why it is free).
+    buffers = [
+        np.empty((min(BATCH, len(items)), *shape), dtype=dtype)
+        for _ in range(threads + 1)
+    ]
+
+    def prepare(start: int, chunk: list[_Item]) -> np.ndarray:
+        decoded, _ = _read_items(manifest, chunk, scale)
+        frames = buffers[start // BATCH % len(buffers)][: len(chunk)]
+        for i, (item, frame) in enumerate(zip(chunk, decoded, strict=True)):
+            frames[i] = _fit(manifest, item, frame, shape, dtype, resize_to)
+        return frames
+
     def blocks() -> Iterator[FrameBlock]:
         nonlocal repeats
-        for start, chunk, decoded in _batches(manifest, items, scale, prefetch):
-            frames = np.empty((len(chunk), *shape), dtype=dtype)
-            for i, (item, frame) in enumerate(zip(chunk, decoded, strict=True)):
-                frames[i] = _fit(manifest, item, frame, shape, dtype, resize_to)
-                key = hashlib.sha256(frames[i]).digest()
+        for start, chunk, frames in _batches(items, prepare, threads):
+            digests = [hashlib.sha256(frame).digest() for frame in frames]
+            for item, key in zip(chunk, digests, strict=True):
                 first = owner.setdefault(key, item)
                 if first.row.subject != item.row.subject:
                     raise FrameReadError(
@@ -145,6 +159,7 @@ def ingest_manifest(
                 session=np.array([t.row.session for t in chunk], dtype=object),
                 label=np.array([class_of[t.row.label] for t in chunk], dtype=np.int64),
                 frame=np.array([t.frame for t in chunk], dtype=np.int64),
+                digests=digests,
             )
 
     digest = write_frames(
@@ -169,27 +184,38 @@ def ingest_manifest(
 
 
 def _batches(
-    manifest: str | Path, items: list[_Item], scale: str | None, prefetch: bool
-) -> Iterator[tuple[int, list[_Item], list[np.ndarray]]]:
-    """Yield ``(start, items, frames)`` per batch; decode the next one meanwhile.
+    items: list[_Item],
+    prepare: Callable[[int, list[_Item]], np.ndarray],
+    threads: int,
+) -> Iterator[tuple[int, list[_Item], np.ndarray]]:
+    """Yield ``(start, items, prepare(start, items))`` per batch, in order.
 
-    With ``prefetch``, one background thread decodes batch k + 1 while the
-    caller checks and writes batch k (Pillow and the hashing release the GIL).
+    With ``threads`` > 0, that many background threads prepare (decode and
+    check) the next batches while the caller hashes and writes the current
+    one; Pillow's decoders, SHA-256 and HDF5's writes of whole batches release
+    the GIL, so the work spreads over the cores. Batch k + threads is
+    submitted only when the caller asks for batch k, that is once it is done
+    with batch k - 1: with ``threads + 1`` buffers taken in turn, ``prepare``
+    never overwrites a batch still in use.
     """
-    starts = list(range(0, len(items), BATCH))
-    if not prefetch:
+    starts = range(0, len(items), BATCH)
+    if threads < 1:
         for start in starts:
             chunk = items[start : start + BATCH]
-            yield start, chunk, _read_items(manifest, chunk, scale)[0]
+            yield start, chunk, prepare(start, chunk)
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(_read_items, manifest, items[:BATCH], scale)
-        for start in starts:
-            decoded = ahead.result()[0]
-            following = items[start + BATCH : start + 2 * BATCH]
-            if following:
-                ahead = pool.submit(_read_items, manifest, following, scale)
-            yield start, items[start : start + BATCH], decoded
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        ahead = deque(
+            pool.submit(prepare, start, items[start : start + BATCH])
+            for start in starts[:threads]
+        )
+        for k, start in enumerate(starts):
+            prepared = ahead.popleft().result()
+            if k + threads < len(starts):
+                following = starts[k + threads]
+                chunk = items[following : following + BATCH]
+                ahead.append(pool.submit(prepare, following, chunk))
+            yield start, items[start : start + BATCH], prepared
 
 
 def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:
@@ -312,12 +338,12 @@ def _where(manifest: str | Path, item: _Item) -> str:
     return where if item.index is None else f"{where}, frame {item.index}"
 
 
-def ingest(path: str | Path, data: dict, seed: int) -> str:
+def ingest(path: str | Path, data: dict, seed: int, threads: int = 2) -> str:
     """Ingest the data named by the ``data`` section of a configuration.
 
     The manifest section may also hold ``resize_to`` ([height, width]),
     ``scale`` and ``compression``; absent keys keep the defaults of
-    :func:`ingest_manifest`.
+    :func:`ingest_manifest`. ``threads`` is its number of decoding threads.
     """
     if data["source"] == "synthetic":
         spec = synthetic.SyntheticSpec(**data["synthetic"], seed=seed)
@@ -332,4 +358,5 @@ def ingest(path: str | Path, data: dict, seed: int) -> str:
         resize_to=tuple(resize_to) if resize_to else None,
         scale=manifest.get("scale"),
         compression=manifest.get("compression"),
+        threads=threads,
     )

@@ -2,7 +2,8 @@
 
 Layout of ``frames.h5``::
 
-    frames   (n_frames, height, width)  native dtype, one chunk per frame
+    frames   (n_frames, height, width)  native dtype; contiguous, or one chunk
+                                        per frame when compressed
     subject  (n_frames,) str            session (n_frames,) str
     label    (n_frames,) int64          frame   (n_frames,) int64
     metadata/<column>  (n_frames,) str  optional extra per-frame columns
@@ -13,6 +14,7 @@ Layout of ``frames.h5``::
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,9 +24,13 @@ import h5py
 import numpy as np
 
 from thermia import __version__
+from thermia.data.cameras import MissingExtraError
 from thermia.io import atomic_path
 
 _STR = h5py.string_dtype("utf-8")
+
+#: Names of the frames' HDF5 compressions; measured by benchmarks/ingest.py.
+COMPRESSIONS = ("none", "gzip", "lzf", "blosc-lz4")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,9 @@ class FrameBlock:
     session: np.ndarray  # (n,) str
     label: np.ndarray  # (n,) int
     frame: np.ndarray  # (n,) int
+    #: (n,) SHA-256 digests (bytes) of each frame's pixels, when the producer
+    #: has them already; :func:`write_frames` computes them otherwise.
+    digests: list[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,23 +80,29 @@ def write_frames(
     """Stream ``blocks`` into a new frames file; return its content hash.
 
     The file appears at ``path`` only once every frame is written, so an
-    interrupted ingest leaves nothing behind. ``compression`` is an h5py
-    filter for the frames (``None``, ``"gzip"``, ``"lzf"``), recorded in the
-    ``compression`` attribute. ``metadata`` holds extra per-frame text
-    columns, each of length ``n_frames``, written under ``metadata/``; they
-    are not part of the content hash.
+    interrupted ingest leaves nothing behind. ``compression`` names the
+    frames' HDF5 filter (one of :data:`COMPRESSIONS`; ``None`` is ``"none"``),
+    recorded in the ``compression`` attribute; ``"blosc-lz4"`` needs the
+    optional package ``hdf5plugin``, to write and to read. ``metadata`` holds
+    extra per-frame text columns, each of length ``n_frames``, written under
+    ``metadata/``; they are not part of the content hash.
+
+    The content hash is the SHA-256 of the shape and dtype, each frame's
+    SHA-256 (see :func:`frame_digests`) in order, and the per-frame metadata,
+    so a block's ``digests`` spare a second pass over the pixels. Without
+    compression the frames are stored contiguously (the fastest to write and
+    to read); with it, one chunk per frame.
     """
     meta_digest = hashlib.sha256()
     digest = hashlib.sha256()
     digest.update(json.dumps([list(shape), str(np.dtype(dtype))]).encode())
+    compression = None if compression == "none" else compression
+    layout = _filter(compression, compression_opts, path)
+    if layout:
+        layout["chunks"] = (1, *shape)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         frames = f.create_dataset(
-            "frames",
-            shape=(n_frames, *shape),
-            dtype=dtype,
-            chunks=(1, *shape),
-            compression=compression,
-            compression_opts=compression_opts,
+            "frames", shape=(n_frames, *shape), dtype=dtype, **layout
         )
         for name, values in (metadata or {}).items():
             column = np.asarray(list(values), dtype=object)
@@ -108,7 +123,14 @@ def write_frames(
             frames[start:stop] = block.frames
             for name, dataset in columns.items():
                 dataset[start:stop] = getattr(block, name)
-            digest.update(np.ascontiguousarray(block.frames, dtype=dtype).tobytes())
+            digests = block.digests
+            if digests is None:
+                pixels = np.ascontiguousarray(block.frames, dtype=dtype)
+                digests = [_digest(frame) for frame in pixels]
+            if len(digests) != len(block.frames):
+                raise ValueError(f"{path}: a block's digests are not one per frame")
+            for frame_digest in digests:
+                digest.update(frame_digest)
             for row in zip(
                 map(str, block.subject),
                 map(str, block.session),
@@ -133,6 +155,39 @@ def write_frames(
     return content_hash
 
 
+def _filter(compression: str | None, opts: int | None, path: str | Path) -> dict:
+    """Keyword arguments of ``create_dataset`` for a named compression."""
+    if compression is None:
+        return {}
+    if compression not in COMPRESSIONS:
+        raise ValueError(
+            f"{path}: unknown compression {compression!r}; expected one of "
+            f"{', '.join(COMPRESSIONS)}"
+        )
+    if compression == "blosc-lz4":
+        plugin = _hdf5plugin(path, compression)
+        level = 5 if opts is None else opts
+        shuffle = plugin.Blosc.SHUFFLE
+        return dict(plugin.Blosc(cname="lz4", clevel=level, shuffle=shuffle))
+    return {"compression": compression, "compression_opts": opts}
+
+
+def _hdf5plugin(path: str | Path, compression: str):
+    """Import ``hdf5plugin`` (it registers the Blosc filter with HDF5)."""
+    try:
+        return importlib.import_module("hdf5plugin")
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{path}: compression {compression} needs the optional package "
+            "'hdf5plugin': pip install hdf5plugin"
+        ) from exc
+
+
+def _digest(frame: np.ndarray) -> bytes:
+    """SHA-256 of one C-contiguous frame's pixel bytes."""
+    return hashlib.sha256(frame).digest()
+
+
 def _compression_name(compression: str | None, opts: int | None) -> str:
     if compression is None:
         return "none"
@@ -155,6 +210,9 @@ def read_meta(path: str | Path) -> FrameMeta:
 def iter_frames(path: str | Path, batch_size: int = 256):
     """Yield ``(start, frames)`` batches of a frames file in order."""
     with h5py.File(path, "r") as f:
+        compression = str(f.attrs.get("compression", "none"))
+        if compression.startswith("blosc"):
+            _hdf5plugin(path, compression)
         dataset = f["frames"]
         for start in range(0, len(dataset), batch_size):
             yield start, dataset[start : start + batch_size]
@@ -164,5 +222,5 @@ def frame_digests(path: str | Path) -> np.ndarray:
     """Return the SHA-256 of each frame's pixels, shape ``(n_frames,)``."""
     digests = []
     for _, batch in iter_frames(path):
-        digests.extend(hashlib.sha256(f.tobytes()).hexdigest() for f in batch)
+        digests.extend(_digest(f).hex() for f in batch)
     return np.asarray(digests)
