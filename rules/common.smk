@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from thermia.config import validate_config
+from thermia.data.manifest import fingerprint as manifest_fingerprint
 from thermia.study import plan_study, point_path
 
 config.update(validate_config(config, source="config"))
@@ -24,6 +25,18 @@ def package_code(*parts):
     files = sorted(str(p) for part in parts for p in (root / part).glob("**/*.py"))
     files += [str(root / name) for name in ("io.py", "config.py", "logs.py")]
     return files
+
+
+def manifest_inputs(data):
+    """The manifest a data section reads, so that editing it reruns ingest."""
+    return [data["manifest"]["path"]] if data["source"] == "manifest" else []
+
+
+def frames_fingerprint(data):
+    """Size and time of every file the manifest names: replacing one reruns ingest."""
+    if data["source"] != "manifest":
+        return ""
+    return manifest_fingerprint(data["manifest"]["path"])
 
 
 def tracking_params():

@@ -1,6 +1,7 @@
 rule ingest:
     input:
         code=package_code("data"),
+        manifest=manifest_inputs(config["data"]),
     output:
         f"{RESULTS}/data/frames.h5",
     log:
@@ -11,6 +12,7 @@ rule ingest:
     params:
         data=config["data"],
         seed=config["seed"],
+        frames=lambda wc: frames_fingerprint(config["data"]),
     script:
         "../workflow/scripts/ingest.py"
 

@@ -17,20 +17,18 @@ rule study_tracking:
         "../workflow/scripts/study_tracking.py"
 
 
-rule study_ingest:
+use rule ingest as study_ingest with:
     input:
         code=package_code("data"),
+        manifest=lambda wc: manifest_inputs(STUDY.data[wc.data]),
     output:
         f"{STUDY_DIR}/data/{{data}}/frames.h5",
     log:
         f"{RESULTS}/logs/study/ingest_{{data}}.log",
-    conda:
-        "../envs/thermia.yaml"
     params:
         data=lambda wc: STUDY.data[wc.data],
         seed=config["seed"],
-    script:
-        "../workflow/scripts/ingest.py"
+        frames=lambda wc: frames_fingerprint(STUDY.data[wc.data]),
 
 
 use rule inputs as study_inputs with:

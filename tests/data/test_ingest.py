@@ -256,6 +256,77 @@ def test_stack_index_out_of_range(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("obj.npy", "object", r"obj\.npy: cannot read NumPy file"),
+        ("cut.npy", "truncate", r"cut\.npy: cannot read NumPy file"),
+        ("cut.npz", "truncate", r"cut\.npz: cannot read NumPy archive"),
+    ],
+)
+def test_damaged_numpy_files(tmp_path, name, damage, message):
+    lines = good_inputs(tmp_path)
+    path = tmp_path / name
+    stack = np.stack([frame(40), frame(41)])
+    if damage == "object":
+        np.save(path, np.array([stack[0], "x"], dtype=object), allow_pickle=True)
+    elif name.endswith(".npz"):
+        np.savez(path, frames=stack)
+        path.write_bytes(path.read_bytes()[:300])
+    else:
+        np.save(path, stack)
+        path.write_bytes(path.read_bytes()[:300])
+    assert_fails_cleanly(tmp_path, [*lines, f"{name},s3,x,a,"], rf"line 6: .*{message}")
+
+
+def test_empty_stack(tmp_path):
+    lines = good_inputs(tmp_path)
+    np.save(tmp_path / "none.npy", np.zeros((0, 24, 32), dtype=np.uint8))
+    assert_fails_cleanly(
+        tmp_path, [*lines, "none.npy,s3,x,b,"], r"line 6: none\.npy holds no frames"
+    )
+
+
+def test_single_frame_file_named_twice(tmp_path):
+    lines = good_inputs(tmp_path)
+    assert_fails_cleanly(
+        tmp_path,
+        [*lines, "f0.png,s1,s1_a,a,7"],
+        r"line 6: f0\.png is already named on line 2$",
+        error=ManifestError,
+    )
+
+
+def test_unknown_scale_is_refused_before_reading(tmp_path):
+    manifest = write_manifest(tmp_path, good_inputs(tmp_path))
+    with pytest.raises(ValueError, match=r"^unknown radiometric scale 'kelvin'"):
+        ingest_manifest(tmp_path / "frames.h5", manifest, scale="kelvin")
+    assert not (tmp_path / "frames.h5").exists()
+
+
+@pytest.mark.parametrize("seek_first", [True, False])
+def test_raw_counts_of_two_cameras(tmp_path, seek_first):
+    """Seek counts less the shutter frame and FLIR counts are not one scale."""
+    for name in ("seek_face.mat", "IR_moving_car_RAW_uint16.tiff"):
+        (tmp_path / name).write_bytes((FILES / name).read_bytes())
+    rows = ["seek_face.mat,s1,x,a,", "IR_moving_car_RAW_uint16.tiff,s2,y,b,"]
+    first, second = rows if seek_first else rows[::-1]
+    other = "seek_mat" if not seek_first else "image"
+    assert_fails_cleanly(
+        tmp_path,
+        [first, second],
+        rf"line 3: raw counts of .* \({other}\) are on another camera's scale",
+        resize_to=(156, 208),
+    )
+
+
+def test_labels_differing_in_case_are_flagged(tmp_path, caplog):
+    lines = good_inputs(tmp_path)
+    lines[3] = lines[3].replace(",b,", ",B,")
+    ingest_manifest(tmp_path / "frames.h5", write_manifest(tmp_path, lines))
+    assert "labels 'B', 'b' differ only in case" in caplog.text
+
+
 def many_frames(folder: Path, n: int = 300) -> list[str]:
     """``n`` distinct frames over several batches: PNG files and a NumPy stack."""
     lines = good_inputs(folder)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from thermia.data.manifest import (
     ManifestError,
     MembershipUnitWarning,
+    fingerprint,
     read_manifest,
     warn_if_unit_finer_than_subject,
 )
@@ -88,3 +91,17 @@ def test_unit_warning():
     for unit in ("session", "frame"):
         with pytest.warns(MembershipUnitWarning, match=f"unit is '{unit}'"):
             assert warn_if_unit_finer_than_subject(unit) is True
+
+
+def test_fingerprint_follows_the_manifest_and_its_files(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"one")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,subject,session,label\na.png,s,x,c\nb.png,s,y,d\n")
+    first = fingerprint(manifest)
+    assert fingerprint(manifest) == first
+    (tmp_path / "b.png").write_bytes(b"two")  # a missing file appears
+    second = fingerprint(manifest)
+    assert second != first
+    os.utime(tmp_path / "a.png", ns=(0, 10**9))  # same bytes, other time
+    assert fingerprint(manifest) not in (first, second)
+    assert fingerprint(tmp_path / "gone.csv").startswith("unreadable: ")

@@ -94,8 +94,10 @@ def test_false_colour_rgb_is_refused(tmp_path):
     grey = np.asarray(Image.open(SEEK_PNG))[..., 0]
     rgb = np.stack([grey, 255 - grey, grey // 2], axis=-1)  # a palette rendering
     Image.fromarray(rgb).save(tmp_path / "palette.png")
-    with pytest.raises(FrameReadError, match="false-colour"):
+    with pytest.raises(FrameReadError, match="false-colour") as caught:
         read_frame(tmp_path / "palette.png")
+    assert "cannot decode" not in str(caught.value)
+    assert str(caught.value).count("palette.png") == 1
 
 
 def test_flir_jpeg_is_told_apart_by_content(tmp_path):
@@ -338,3 +340,12 @@ def test_explicit_format_must_match_content(tmp_path):
         read_frame(tmp_path / "junk.png")
     with pytest.raises(FrameReadError, match="file not found"):
         read_frame(tmp_path / "absent.png")
+
+
+@pytest.mark.parametrize("scale", ["celsius", "raw_counts"])
+def test_truncated_flir_jpeg(tmp_path, scale):
+    pytest.importorskip("flyr", reason="the flir extra is not installed")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((FILES / "IR_moving_car.jpg").read_bytes()[:40_000])
+    with pytest.raises(FrameReadError, match=r"cut\.jpg: .*damaged or truncated \("):
+        read_frame(cut, scale=scale)

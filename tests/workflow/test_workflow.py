@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import h5py
@@ -210,6 +211,36 @@ def test_bad_manifest_row_is_named_and_leaves_nothing(tmp_path, row, message):
     log = (tmp_path / "results/logs/ingest.log").read_text()
     assert message in log
     assert not list((tmp_path / "results/data").glob("*"))
+
+
+def test_changed_frames_or_manifest_rerun_ingest(tmp_path):
+    """Replacing a frame file or editing the manifest makes frames.h5 stale."""
+    _frames(tmp_path, 4)
+    rows = [(f"frames/{i}.png", f"s{i % 2}", f"x{i}", "ab"[i // 2]) for i in range(3)]
+    manifest = _manifest(tmp_path, rows)
+    data = {"source": "manifest", "manifest": {"path": "manifest.csv"}}
+    config = {**TINY, "data": data}
+    configfile = write_config(tmp_path, config)
+    target = "results/data/frames.h5"
+    assert snakemake(tmp_path, configfile, target, timeout=300).returncode == 0
+
+    def planned() -> str:
+        result = snakemake(tmp_path, configfile, target, "-n", timeout=120)
+        assert result.returncode == 0, result.stdout[-3000:]
+        return result.stdout
+
+    assert "Nothing to be done" in planned()
+    os.utime(manifest)  # touched, not changed: Snakemake compares its checksum
+    assert "Nothing to be done" in planned()
+    pixels = np.full((12, 16), 7, dtype=np.uint8)
+    Image.fromarray(pixels, mode="L").save(tmp_path / "frames/1.png")
+    assert "rule ingest:" in planned()
+    assert snakemake(tmp_path, configfile, target, timeout=300).returncode == 0
+    with h5py.File(tmp_path / target) as f:
+        np.testing.assert_array_equal(f["frames"][1], pixels)
+    with manifest.open("a") as handle:
+        handle.write("frames/3.png,s1,x3,b\n")
+    assert "rule ingest:" in planned()
 
 
 STUDY = {

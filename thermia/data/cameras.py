@@ -159,14 +159,13 @@ def read_flir_jpeg(path: Path, scale: str) -> tuple[np.ndarray, str]:
     ``scale`` is ``celsius`` (the counts through the file's Planck constants)
     or ``raw_counts``. The visible, false-colour picture is never used.
     """
+    if scale not in ("celsius", "raw_counts"):
+        raise FrameReadError(f"{path}: a FLIR JPEG cannot be converted to {scale}")
     flyr = _extra("flyr", "FLIR radiometric JPEG")
     try:
-        thermogram = flyr.unpack(str(path))
-    except Exception as exc:  # flyr raises bare exceptions on damaged files
-        raise FrameReadError(f"{path}: cannot decode FLIR JPEG: {exc}") from exc
-    if scale == "celsius":
-        return np.asarray(thermogram.celsius, dtype=np.float32), "celsius"
-    if scale == "raw_counts":
+        if scale == "celsius":
+            celsius = flyr.unpack(str(path)).celsius
+            return np.asarray(celsius, dtype=np.float32), "celsius"
         thermal = importlib.import_module("flyr.thermal")
         records = importlib.import_module("flyr.records")
         with path.open("rb") as handle:
@@ -174,7 +173,11 @@ def read_flir_jpeg(path: Path, scale: str) -> tuple[np.ndarray, str]:
             found = records.parse_flir_records(stream)
             _, _, counts = thermal.parse_raw_data(stream, found[_FFF_RAW])
         return np.asarray(counts, dtype=np.uint16), "raw_counts"
-    raise FrameReadError(f"{path}: a FLIR JPEG cannot be converted to {scale}")
+    except Exception as exc:  # flyr raises bare exceptions on damaged files
+        raise FrameReadError(
+            f"{path}: cannot decode FLIR JPEG, its thermal data is damaged or "
+            f"truncated ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class _FffFrame(NamedTuple):

@@ -17,6 +17,7 @@ from thermia.data import synthetic
 from thermia.data.manifest import ManifestError, ManifestRow, read_manifest
 from thermia.data.readers import (
     MULTI_FRAME_FORMATS,
+    SCALES,
     FrameReadError,
     check_format,
     count_frames,
@@ -115,10 +116,16 @@ def ingest_manifest(
         while the caller's thread hashes and writes; ``0`` does everything in
         the caller's thread.
     """
+    if scale is not None and scale not in SCALES:
+        raise ValueError(
+            f"unknown radiometric scale {scale!r}; expected one of {', '.join(SCALES)}"
+        )
     rows, names = read_manifest(manifest, label_column, labels)
     items = _plan(manifest, rows)
     head, head_scale = _read_items(manifest, items[:1], scale)
     scale = scale or head_scale
+    if scale == "raw_counts":
+        _check_one_sensor(manifest, items)
     shape = tuple(resize_to) if resize_to is not None else head[0].shape
     dtype = head[0].dtype
     class_of = {name: i for i, name in enumerate(names)}
@@ -229,6 +236,8 @@ def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:
             n = count_frames(row.path, fmt) if fmt in MULTI_FRAME_FORMATS else None
         except FrameReadError as exc:
             raise FrameReadError(f"{where}: {exc}") from exc
+        if n == 0:
+            raise FrameReadError(f"{where}: {row.path.name} holds no frames")
         if n is None:
             found = [_Item(row, fmt, None, row.frame)]
         elif row.frame >= 0:
@@ -243,13 +252,47 @@ def _plan(manifest: str | Path, rows: list[ManifestRow]) -> list[_Item]:
         for item in found:
             key = (row.path, item.index)
             if key in seen and seen[key] != row.line:
+                what = row.path.name
+                if item.index is not None:
+                    what = f"frame {item.index} of {what}"
                 raise ManifestError(
-                    f"{where}: frame {item.index} of {row.path.name} is already "
-                    f"named on line {seen[key]}"
+                    f"{where}: {what} is already named on line {seen[key]}"
                 )
             seen[key] = row.line
         items.extend(found)
     return items
+
+
+#: Formats whose raw counts are on one camera family's own scale; raw counts
+#: from two of these, or from one of these and a generic image or NumPy file,
+#: are not comparable.
+_SENSORS = {
+    "seek_mat": "Seek Thermal (flat-field subtracted)",
+    "fff": "FLIR",
+    "flir_jpeg": "FLIR",
+    "cptv": "Cacophony CPTV",
+}
+
+
+def _check_one_sensor(manifest: str | Path, items: list[_Item]) -> None:
+    """Refuse raw counts that come from different camera families.
+
+    Counts are only comparable within one sensor and calibration: a Seek
+    frame less its shutter frame sits around zero, a FLIR one in the tens of
+    thousands. Images and NumPy files are taken to be one family of their own,
+    since their camera cannot be told.
+    """
+    first = _SENSORS.get(items[0].fmt, "generic")
+    for item in items:
+        sensor = _SENSORS.get(item.fmt, "generic")
+        if sensor != first:
+            raise FrameReadError(
+                f"{_where(manifest, item)}: raw counts of {item.row.path.name} "
+                f"({item.fmt}) are on another camera's scale than line "
+                f"{items[0].row.line} ({items[0].fmt}); counts of different "
+                "cameras cannot be mixed, so read them as celsius (scale) or "
+                "ingest them apart"
+            )
 
 
 def _read_items(

@@ -25,6 +25,7 @@ Any other column is kept as per-frame text metadata.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ def read_manifest(
     found = sorted({r.label for r in rows})
     if labels is None:
         names = tuple(found)
+        _warn_on_near_labels(path, names)
     else:
         names = tuple(labels)
         for row in rows:
@@ -115,6 +117,50 @@ def read_manifest(
             f"{path}: only one class ({names[0]!r}); a classifier needs at least two"
         )
     return rows, names
+
+
+def fingerprint(path: str | Path) -> str:
+    """A cheap fingerprint of a manifest and the files it names, for reruns.
+
+    SHA-256 of the manifest's bytes and, for each distinct path it names, the
+    file's size and modification time (or that it is missing). It reads no
+    pixels, so a workflow can recompute it on every run and re-ingest when a
+    frame file is replaced or the manifest edited. Nothing is checked here: a
+    missing or malformed manifest only changes the fingerprint, and ingest
+    reports the problem.
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    digest.update(text)
+    lines = text.decode("utf-8-sig", errors="replace").splitlines()
+    named = sorted({row.get("path") or "" for row in csv.DictReader(lines)})
+    for name in named:
+        try:
+            stat = (path.parent / name).stat()
+            digest.update(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{name}\tmissing\n".encode())
+    return digest.hexdigest()
+
+
+def _warn_on_near_labels(path: str | Path, names: tuple[str, ...]) -> None:
+    """Warn when labels differ only in case or surrounding spaces ("Stress")."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    for group in groups.values():
+        if len(group) > 1:
+            log.warning(
+                "%s: labels %s differ only in case or spaces and are taken as "
+                "%d classes; set labels to name the classes",
+                path,
+                ", ".join(map(repr, group)),
+                len(group),
+            )
 
 
 def warn_if_unit_finer_than_subject(unit: str) -> bool:

@@ -23,6 +23,7 @@ frame. A manifest may also name the format explicitly; see :data:`FORMATS`.
 from __future__ import annotations
 
 import gzip
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def count_frames(path: str | Path, fmt: str | None = None) -> int:
     path = Path(path)
     fmt = check_format(path, fmt)
     if fmt == "npy":
-        return len(_npy_stack(np.load(path, mmap_mode="r", allow_pickle=False), path))
+        return len(_npy_stack(_load_npy(path), path))
     if fmt == "npz":
         return len(_npz_stack(path))
     if fmt == "fff":
@@ -171,7 +172,7 @@ def decode_frames(
     elif fmt == "seek_mat":
         frames, native = cameras.read_seek_mat(path)[None], "raw_counts"
     elif fmt == "npy":
-        stack = _npy_stack(np.load(path, mmap_mode="r", allow_pickle=False), path)
+        stack = _npy_stack(_load_npy(path), path)
         frames, native = _numeric(stack, path, indices)
         indices = None
     elif fmt == "npz":
@@ -258,9 +259,19 @@ def _read_image(path: Path) -> tuple[np.ndarray, str]:
                     f"{path}: colour image (mode {mode}) with unequal channels; a "
                     "false-colour palette is not a temperature and is refused"
                 )
+    except FrameReadError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise FrameReadError(f"{path}: cannot decode image: {exc}") from exc
     raise FrameReadError(f"{path}: image mode {mode!r} is not a thermal frame")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file; a damaged one is a :class:`FrameReadError`."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise FrameReadError(f"{path}: cannot read NumPy file: {exc}") from exc
 
 
 def _npy_stack(array: np.ndarray, path: Path) -> np.ndarray:
@@ -288,7 +299,9 @@ def _npz_stack(path: Path) -> np.ndarray:
                     f"'frames'; found {', '.join(names)}"
                 )
             return _npy_stack(archive[name], path)
-    except (ValueError, OSError) as exc:
+    except FrameReadError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise FrameReadError(f"{path}: cannot read NumPy archive: {exc}") from exc
 
 
