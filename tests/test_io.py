@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import thermia.io
-from thermia.io import atomic_path
+from thermia.io import atomic_path, deferred_signals
 
 
 class WriterError(RuntimeError):
@@ -242,3 +243,21 @@ def test_writer_killed_midway_is_cleaned_up_after_it_ends(tmp_path):
     assert not its_tmp.exists()
     assert target.read_text() == "second"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_deferred_signals_wait_for_a_check():
+    with pytest.raises(KeyboardInterrupt), deferred_signals() as check:
+        check()  # nothing received yet
+        signal.raise_signal(signal.SIGINT)
+        reached = True  # the handler only noted it
+        check()
+    assert reached
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_deferred_signal_after_the_last_check_is_raised_at_the_end():
+    finished = False
+    with pytest.raises(KeyboardInterrupt), deferred_signals():
+        signal.raise_signal(signal.SIGINT)
+        finished = True
+    assert finished

@@ -16,8 +16,10 @@ import logging
 import os
 import re
 import secrets
+import signal
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -189,3 +191,44 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[Callable[[], None]]:
+    """Hold SIGINT and SIGTERM until the body is at a safe point to stop.
+
+    Yields a ``check`` function for the body to call between units of work:
+    it raises :class:`KeyboardInterrupt` after a SIGINT, and
+    :class:`SystemExit` (status 143) after a SIGTERM, so that the body's own
+    cleanup (an :func:`atomic_path` removing its temporary file) runs. Python
+    cannot raise an interrupt from inside some callbacks (it prints "Exception
+    ignored" and goes on), so a Ctrl-C delivered there would otherwise be
+    lost. A signal that arrives after the last ``check`` is raised again, with
+    the earlier handlers back in place, when the body ends. Outside the main
+    thread, where handlers cannot be set, ``check`` does nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+
+    def note(signum: int, _frame) -> None:
+        received.append(signum)
+
+    def check() -> None:
+        if received:
+            signum = received.pop(0)
+            log.warning("stopping on signal %s", signal.Signals(signum).name)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, note) for signum in handled}
+    try:
+        yield check
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        signal.raise_signal(received[0])

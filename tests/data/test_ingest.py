@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -458,3 +459,54 @@ def test_memory_stays_flat(tmp_path):
     # times the frames may cost a few MB more, never the frames themselves.
     assert growth[20_000] < 64 * 2**20
     assert growth[20_000] - growth[2_000] < 16 * 2**20
+
+
+INTERRUPTED = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from thermia.data import ingest
+
+    folder = Path(sys.argv[1])
+    read = ingest._read_items
+
+    def slow_read(*args):
+        (folder / "started").touch()
+        time.sleep(0.05)
+        return read(*args)
+
+    ingest._read_items = slow_read
+    ingest.ingest_manifest(folder / "out" / "frames.h5", folder / "manifest.csv")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "message"),
+    [
+        (signal.SIGINT, -signal.SIGINT, "KeyboardInterrupt"),
+        (signal.SIGTERM, 143, "SIGTERM"),
+    ],
+)
+def test_interrupted_ingest_stops_and_leaves_nothing(tmp_path, signum, status, message):
+    """A Ctrl-C or a kill request stops ingest at the next batch, cleaned up."""
+    write_manifest(tmp_path, many_frames(tmp_path, n=40 * BATCH))
+    (tmp_path / "out").mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED, str(tmp_path)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # a few batches in
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == status, stderr
+    assert message in stderr
+    assert list((tmp_path / "out").iterdir()) == []

@@ -24,6 +24,7 @@ from thermia.data.readers import (
     decode_frames,
 )
 from thermia.data.storage import FrameBlock, write_frames
+from thermia.io import deferred_signals
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def ingest_manifest(
     def blocks() -> Iterator[FrameBlock]:
         nonlocal repeats
         for start, chunk, frames in _batches(items, prepare, threads):
+            stop_if_signalled()
             digests = [hashlib.sha256(frame).digest() for frame in frames]
             for item, key in zip(chunk, digests, strict=True):
                 first = owner.setdefault(key, item)
@@ -169,19 +171,20 @@ def ingest_manifest(
                 digests=digests,
             )
 
-    digest = write_frames(
-        path,
-        blocks(),
-        n_frames=len(items),
-        shape=shape,
-        dtype=dtype,
-        label_names=names,
-        source=f"manifest:{Path(manifest).name}",
-        radiometric_scale=scale,
-        compression=compression,
-        compression_opts=compression_opts,
-        metadata=_metadata(items),
-    )
+    with deferred_signals() as stop_if_signalled:
+        digest = write_frames(
+            path,
+            blocks(),
+            n_frames=len(items),
+            shape=shape,
+            dtype=dtype,
+            label_names=names,
+            source=f"manifest:{Path(manifest).name}",
+            radiometric_scale=scale,
+            compression=compression,
+            compression_opts=compression_opts,
+            metadata=_metadata(items),
+        )
     if repeats:
         log.warning(
             "%s: %d frame(s) repeat another of the same subject", manifest, repeats
