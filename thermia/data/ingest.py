@@ -147,7 +147,7 @@ def ingest_manifest(
             frames[i] = _fit(manifest, item, frame, shape, dtype, resize_to)
         return frames
 
-    def blocks() -> Iterator[FrameBlock]:
+    def blocks(stop_if_signalled: Callable[[], None]) -> Iterator[FrameBlock]:
         nonlocal repeats
         for start, chunk, frames in _batches(items, prepare, threads):
             stop_if_signalled()
@@ -174,7 +174,7 @@ def ingest_manifest(
     with deferred_signals() as stop_if_signalled:
         digest = write_frames(
             path,
-            blocks(),
+            blocks(stop_if_signalled),
             n_frames=len(items),
             shape=shape,
             dtype=dtype,
