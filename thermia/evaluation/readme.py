@@ -109,6 +109,12 @@ def _answer(rows: list[dict], factor: str, attack: str) -> str:
     ]
     chosen.sort(key=lambda r: float(r["auc"]))
     low, high = chosen[0], chosen[-1]
+    if f"{float(low['auc']):.2f}" == f"{float(high['auc']):.2f}":
+        levels = sorted({r[factor] for r in chosen}, key=_level_order)
+        return (
+            f"**{factor}**: no effect seen; {attack} AUC {float(low['auc']):.2f} at "
+            f"every level tried ({', '.join(levels)})."
+        )
     separated = float(high["auc_ci_low"]) > float(low["auc_ci_high"])
     span = (
         f"{attack} AUC {float(low['auc']):.2f} at {factor}={low[factor]} to "
@@ -120,6 +126,14 @@ def _answer(rows: list[dict], factor: str, attack: str) -> str:
         f"**{factor}**: no measurable effect at this sample size; {span}, "
         "with overlapping intervals."
     )
+
+
+def _level_order(level: str) -> tuple[int, float | str]:
+    """Numbers in numeric order, before other levels in text order."""
+    try:
+        return (0, float(level))
+    except ValueError:
+        return (1, level)
 
 
 def render_study(results: Path) -> str:
