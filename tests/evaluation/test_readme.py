@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thermia.evaluation.readme import _answer
+from thermia.evaluation.readme import _answer, _log_times
 
 
 def rows(*points: tuple[str, str, float, float, float]) -> list[dict]:
@@ -58,3 +58,16 @@ def test_equal_aucs_name_every_level():
         "**n_shadows**: no effect seen; loss AUC 0.79 at every level tried "
         "(1, 4, 8, 10)."
     )
+
+
+def test_wall_time_leaves_out_the_study_logs(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "study").mkdir()
+    (tmp_path / "ingest.log").write_text("2026-01-01 10:00:00 INFO start\n")
+    (tmp_path / "train" / "0.log").write_text(
+        "2026-01-01 10:02:00 INFO epoch\n  a continued line\n"
+        "2026-01-01 10:05:30 INFO done\n"
+    )
+    (tmp_path / "study" / "ingest.log").write_text("2026-01-01 09:00:00 INFO\n")
+    first, last = _log_times(tmp_path)
+    assert (last - first).total_seconds() == 330

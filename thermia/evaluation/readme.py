@@ -19,8 +19,15 @@ _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})", re.M)
 
 
 def _log_times(logs: Path) -> tuple[datetime, datetime] | None:
+    """First and last time stamp in the main workflow's job logs.
+
+    The study's logs (``logs/study/``) are left out: a study run in the same
+    results folder is another workflow, at another time.
+    """
     stamps = []
     for path in logs.rglob("*.log"):
+        if path.relative_to(logs).parts[0] == "study":
+            continue
         stamps += [datetime.fromisoformat(s) for s in _STAMP.findall(path.read_text())]
     return (min(stamps), max(stamps)) if stamps else None
 
