@@ -43,13 +43,17 @@ class MissingExtraError(FrameReadError):
     """Decoding a format needs an optional package that is not installed."""
 
 
-def _extra(module: str, what: str):
+def optional_module(module: str, need: str):
+    """Import an optional package, or say that ``need`` requires it.
+
+    ``need`` opens the message, e.g. ``"reading CPTV video"``; the package's
+    PyPI name is its import name for every optional package thermia uses.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(
-            f"reading {what} needs the optional package {module!r}: "
-            f"pip install {module}"
+            f"{need} needs the optional package {module!r}: pip install {module}"
         ) from exc
 
 
@@ -161,7 +165,7 @@ def read_flir_jpeg(path: Path, scale: str) -> tuple[np.ndarray, str]:
     """
     if scale not in ("celsius", "raw_counts"):
         raise FrameReadError(f"{path}: a FLIR JPEG cannot be converted to {scale}")
-    flyr = _extra("flyr", "FLIR radiometric JPEG")
+    flyr = optional_module("flyr", "reading FLIR radiometric JPEG")
     try:
         if scale == "celsius":
             celsius = flyr.unpack(str(path)).celsius
@@ -308,7 +312,7 @@ def read_fff(
             f"{path}: a FLIR FFF/SEQ file cannot be converted to {scale}"
         )
     if scale == "celsius":
-        _extra("flyr", f"{path} (FLIR FFF/SEQ) in celsius")
+        optional_module("flyr", f"reading {path} (FLIR FFF/SEQ) in celsius")
         thermal = importlib.import_module("flyr.thermal")
         thermogram = importlib.import_module("flyr.thermogram")
     data = path.read_bytes()
@@ -395,7 +399,7 @@ def cptv_count(path: Path) -> int:
 
 def read_cptv(path: Path, indices: Sequence[int] | None) -> np.ndarray:
     """Raw counts of a Cacophony CPTV video, shape ``(n, height, width)``."""
-    cptv = _extra("cptv", "Cacophony CPTV video")
+    cptv = optional_module("cptv", "reading Cacophony CPTV video")
     try:
         with path.open("rb") as handle:
             frames = [np.array(f.pix, dtype=np.uint16) for f in cptv.CPTVReader(handle)]

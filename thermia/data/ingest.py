@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from thermia.data.readers import (
     count_frames,
     decode_frames,
 )
-from thermia.data.storage import FrameBlock, write_frames
+from thermia.data.storage import FrameBlock, frame_digest, write_frames
 from thermia.io import deferred_signals
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ def ingest_manifest(
         nonlocal repeats
         for start, chunk, frames in _batches(items, prepare, threads):
             stop_if_signalled()
-            digests = [hashlib.sha256(frame).digest() for frame in frames]
+            digests = [frame_digest(frame) for frame in frames]
             for item, key in zip(chunk, digests, strict=True):
                 first = owner.setdefault(key, item)
                 if first.row.subject != item.row.subject:

@@ -14,7 +14,6 @@ Layout of ``frames.h5``::
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import h5py
 import numpy as np
 
 from thermia import __version__
-from thermia.data.cameras import MissingExtraError
+from thermia.data.cameras import optional_module
 from thermia.io import atomic_path
 
 _STR = h5py.string_dtype("utf-8")
@@ -126,11 +125,11 @@ def write_frames(
             digests = block.digests
             if digests is None:
                 pixels = np.ascontiguousarray(block.frames, dtype=dtype)
-                digests = [_digest(frame) for frame in pixels]
+                digests = [frame_digest(frame) for frame in pixels]
             if len(digests) != len(block.frames):
                 raise ValueError(f"{path}: a block's digests are not one per frame")
-            for frame_digest in digests:
-                digest.update(frame_digest)
+            for one in digests:
+                digest.update(one)
             for row in zip(
                 map(str, block.subject),
                 map(str, block.session),
@@ -174,17 +173,11 @@ def _filter(compression: str | None, opts: int | None, path: str | Path) -> dict
 
 def _hdf5plugin(path: str | Path, compression: str):
     """Import ``hdf5plugin`` (it registers the Blosc filter with HDF5)."""
-    try:
-        return importlib.import_module("hdf5plugin")
-    except ImportError as exc:
-        raise MissingExtraError(
-            f"{path}: compression {compression} needs the optional package "
-            "'hdf5plugin': pip install hdf5plugin"
-        ) from exc
+    return optional_module("hdf5plugin", f"{path}: compression {compression}")
 
 
-def _digest(frame: np.ndarray) -> bytes:
-    """SHA-256 of one C-contiguous frame's pixel bytes."""
+def frame_digest(frame: np.ndarray) -> bytes:
+    """SHA-256 of one C-contiguous frame's pixel bytes, as the content hash uses."""
     return hashlib.sha256(frame).digest()
 
 
@@ -222,5 +215,5 @@ def frame_digests(path: str | Path) -> np.ndarray:
     """Return the SHA-256 of each frame's pixels, shape ``(n_frames,)``."""
     digests = []
     for _, batch in iter_frames(path):
-        digests.extend(_digest(f).hex() for f in batch)
+        digests.extend(frame_digest(f).hex() for f in batch)
     return np.asarray(digests)
